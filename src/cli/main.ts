@@ -1,0 +1,20 @@
+import { Command, CommanderError } from "commander";
+import { synthCommand } from "./synth.ts";
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command("newsrec")
+    .description("news-recommendation inference server and tools")
+    .exitOverride()
+    .showHelpAfterError(false);
+  synthCommand(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`newsrec: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
