@@ -41,6 +41,8 @@ def parse_args(argv):
     p.add_argument("--max-news-len", type=int, default=32)
     p.add_argument("--max-history", type=int, default=50)
     p.add_argument("--max-user-len", type=int, default=128)
+    p.add_argument("--train-history", type=int, default=20,
+                   help="clicks per user read while training (the newest); serving reads --max-history")
     p.add_argument("--min-word-count", type=int, default=2)
     p.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     p.add_argument("--name", default=None)
@@ -206,7 +208,7 @@ def main(argv):
     model = Model(args, tok)
     news_ids = {nid: model.news_ids(n) for nid, n in news.items()}
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    samples = make_samples(train_imps, args.negatives, rng, args.max_history)
+    samples = make_samples(train_imps, args.negatives, rng, min(args.train_history, args.max_history))
     log(f"{len(samples)} training samples, {sum(p.numel() for p in model.parameters())} parameters")
     if not samples:
         log("no training samples: nothing in the training impressions has a known history, a click and a non-click")

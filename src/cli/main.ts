@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { serveCommand } from "./serve.ts";
 import { synthCommand } from "./synth.ts";
 
 export async function main(argv: string[]): Promise<void> {
@@ -6,6 +7,7 @@ export async function main(argv: string[]): Promise<void> {
     .description("news-recommendation inference server and tools")
     .exitOverride()
     .showHelpAfterError(false);
+  serveCommand(program);
   synthCommand(program);
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,112 @@
+/**
+ * One typed, validated configuration. Sources, later winning: defaults, a JSON file
+ * (--config), environment (PORT, HOST, GRPC_PORT, NEWSREC_<KEY> in upper snake case), flags.
+ * Unknown keys in the file or NEWSREC_ variables are rejected rather than ignored, so a typo
+ * cannot silently leave a default in place.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+const Int = (min: number, max: number, dflt: number, description: string) => Type.Integer({ minimum: min, maximum: max, default: dflt, description });
+
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: "127.0.0.1", description: "address to listen on" }),
+    port: Int(0, 65535, 8080, "HTTP port"),
+    grpcPort: Int(0, 65535, 50051, "gRPC port"),
+    model: Type.String({ default: fileURLToPath(new URL("../models/default", import.meta.url)), description: "model bundle folder" }),
+    snapshot: Type.Optional(Type.String({ description: "catalog snapshot folder to serve" })),
+    dataDir: Type.Optional(Type.String({ description: "folder for the write-ahead log and compacted snapshots" })),
+    demoNews: Int(0, 1_000_000, 5000, "without a snapshot: synthetic news embedded at start"),
+    providers: Type.Array(Type.Union([Type.Literal("cuda"), Type.Literal("cpu")]), { minItems: 1, default: ["cpu"], description: "execution providers, in order of preference" }),
+    workers: Int(1, 64, 1, "encoder worker threads"),
+    intraOpThreads: Int(1, 64, 1, "ONNX threads per worker"),
+    maxBatch: Int(1, 4096, 32, "micro-batch: most items per encoder run"),
+    maxWaitMs: Type.Number({ minimum: 0, maximum: 1000, default: 1, description: "micro-batch: longest wait for more items" }),
+    maxQueue: Int(1, 1_000_000, 2048, "items waiting for an encoder before requests are refused"),
+    cacheMaxEntries: Int(0, 100_000_000, 200_000, "user vectors kept"),
+    cacheTtlSeconds: Int(0, 30 * 86400, 3600, "user vector lifetime (0: no expiry)"),
+    hnswM: Int(2, 128, 16, "HNSW graph degree"),
+    efConstruction: Int(8, 4096, 200, "HNSW build beam"),
+    efSearch: Int(8, 4096, 64, "HNSW search beam"),
+    exactMaxItems: Int(0, 10_000_000, 2000, "catalogs up to this size are searched exactly"),
+    maxAgeHours: Type.Number({ minimum: 0, default: 0, description: "items older than this leave retrieval (0: never)" }),
+    maxHistory: Int(1, 100_000, 1000, "longest history a request may send"),
+    maxCandidates: Int(1, 100_000, 1000, "most candidates a request may send"),
+    bodyLimitBytes: Int(1024, 1 << 30, 1 << 20, "largest request body"),
+    adminToken: Type.Optional(Type.String({ minLength: 1, description: "bearer token required for writes" })),
+    logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error"), Type.Literal("silent")], { default: "info" }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+type Key = keyof Config;
+const KEYS = Object.keys(ConfigSchema.properties) as Key[];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const envName = (k: string) => "NEWSREC_" + k.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase();
+
+function parseEnvValue(key: Key, raw: string): unknown {
+  const schema = ConfigSchema.properties[key] as { type?: string };
+  if (schema.type === "integer" || schema.type === "number") return raw.trim() === "" ? raw : Number(raw);
+  if (schema.type === "array") return raw.split(",").map((s) => s.trim()).filter(Boolean);
+  return raw;
+}
+
+export function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<Key, unknown>> {
+  const out: Partial<Record<Key, unknown>> = {};
+  const known = new Map(KEYS.map((k) => [envName(k), k]));
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined || !name.startsWith("NEWSREC_")) continue;
+    const key = known.get(name);
+    if (!key) throw new ConfigError(`unknown environment variable ${name}`);
+    out[key] = parseEnvValue(key, raw);
+  }
+  for (const [name, key] of [["PORT", "port"], ["GRPC_PORT", "grpcPort"], ["HOST", "host"]] as const) {
+    if (env[name] !== undefined && out[key] === undefined) out[key] = parseEnvValue(key, env[name]);
+  }
+  return out;
+}
+
+export function fromFile(path: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`config file ${path} must hold a JSON object`);
+  return raw as Record<string, unknown>;
+}
+
+/** Merges the sources (later wins), fills defaults and validates. */
+export function buildConfig(...sources: Array<Record<string, unknown>>): Config {
+  const merged: Record<string, unknown> = {};
+  for (const s of sources) for (const [k, v] of Object.entries(s)) if (v !== undefined) merged[k] = v;
+  for (const k of Object.keys(merged)) if (!KEYS.includes(k as Key)) throw new ConfigError(`unknown configuration key "${k}"`);
+  const withDefaults = Value.Default(ConfigSchema, merged);
+  if (!Value.Check(ConfigSchema, withDefaults)) {
+    const e = [...Value.Errors(ConfigSchema, withDefaults)][0]!;
+    throw new ConfigError(`configuration ${e.path.slice(1) || "value"}: ${e.message}`);
+  }
+  return withDefaults;
+}
+
+export function configKeys(): Key[] {
+  return KEYS;
+}
+
+export function describeKey(k: Key): string {
+  return (ConfigSchema.properties[k] as { description?: string }).description ?? k;
+}
+
+export { envName };

@@ -1,0 +1,50 @@
+/**
+ * Every Prometheus metric of the server, in one registry. Histograms (not summaries) so
+ * that replicas aggregate; buckets span 100 µs to 10 s.
+ */
+import client from "prom-client";
+
+export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+export type Stage = "history_lookup" | "cache_lookup" | "user_encoding" | "retrieval" | "scoring" | "serialization";
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly requests: client.Counter<"transport" | "method" | "status">;
+  readonly requestSeconds: client.Histogram<"transport" | "method" | "status">;
+  readonly stageSeconds: client.Histogram<"stage">;
+  readonly batchSize: client.Histogram<"encoder">;
+  readonly queueWaitSeconds: client.Histogram<"encoder">;
+  readonly cacheLookups: client.Counter<"result">;
+  readonly cacheEntries: client.Gauge;
+  readonly catalogItems: client.Gauge;
+  readonly indexCapacity: client.Gauge;
+  readonly indexDeleted: client.Gauge;
+  readonly coldStarts: client.Counter;
+  readonly rejected: client.Counter<"reason">;
+  readonly modelInfo: client.Gauge<"name" | "version" | "fingerprint" | "provider" | "architecture">;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const r = [this.registry];
+    if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: "newsrec_" });
+    this.requests = new client.Counter({ name: "newsrec_requests_total", help: "Requests by transport, method and status.", labelNames: ["transport", "method", "status"], registers: r });
+    this.requestSeconds = new client.Histogram({ name: "newsrec_request_duration_seconds", help: "Request latency by transport, method and status.", labelNames: ["transport", "method", "status"], buckets: LATENCY_BUCKETS, registers: r });
+    this.stageSeconds = new client.Histogram({ name: "newsrec_rank_stage_duration_seconds", help: "Time spent in each stage of a rank.", labelNames: ["stage"], buckets: LATENCY_BUCKETS, registers: r });
+    this.batchSize = new client.Histogram({ name: "newsrec_encoder_batch_size", help: "Items per encoder run.", labelNames: ["encoder"], buckets: BATCH_BUCKETS, registers: r });
+    this.queueWaitSeconds = new client.Histogram({ name: "newsrec_encoder_queue_wait_seconds", help: "Time an item waited for its encoder batch.", labelNames: ["encoder"], buckets: LATENCY_BUCKETS, registers: r });
+    this.cacheLookups = new client.Counter({ name: "newsrec_user_cache_lookups_total", help: "User-vector cache lookups by result (hit, miss).", labelNames: ["result"], registers: r });
+    this.cacheEntries = new client.Gauge({ name: "newsrec_user_cache_entries", help: "User vectors in the cache.", registers: r });
+    this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
+    this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
+    this.indexDeleted = new client.Gauge({ name: "newsrec_index_deleted_slots", help: "Tombstoned HNSW slots awaiting reuse.", registers: r });
+    this.coldStarts = new client.Counter({ name: "newsrec_cold_starts_total", help: "Ranks served by the cold-start fallback.", registers: r });
+    this.rejected = new client.Counter({ name: "newsrec_rejected_total", help: "Requests refused before work, by reason.", labelNames: ["reason"], registers: r });
+    this.modelInfo = new client.Gauge({ name: "newsrec_model_info", help: "The loaded model bundle (value 1).", labelNames: ["name", "version", "fingerprint", "provider", "architecture"], registers: r });
+  }
+
+  /** Starts a stage timer; call the result to stop it. */
+  stage(stage: Stage): () => void {
+    return this.stageSeconds.startTimer({ stage });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The encoders of one bundle, as the rest of the server sees them: news text in, vector out;
+ * click history in, user vector (and attention) out. Single calls are micro-batched; batch
+ * precompute calls encodeNewsBatch directly.
+ */
+import type { Bundle } from "./bundle.ts";
+import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
+import type { Feed, Provider } from "./onnx.ts";
+import { WorkerPool } from "./pool.ts";
+import { TextTokenizer, type NewsText } from "./tokenizer.ts";
+
+export interface EncoderOptions {
+  workers: number;
+  intraOpThreads: number;
+  providers: Provider[];
+  maxBatch: number;
+  maxWaitMs: number;
+  maxQueue: number;
+  log: (line: string) => void;
+  onBatch?: (encoder: "news" | "user", size: number, waits: number[]) => void;
+}
+
+export interface UserVector {
+  vector: Float32Array;
+  /** Attention weight of each history item (hierarchical bundles), oldest first. */
+  attention?: Float32Array;
+}
+
+/** The user encoder's input: the history's news vectors (hierarchical) or titles, newest first (siamese). */
+export type UserInput = { kind: "vectors"; vectors: Float32Array[] } | { kind: "titles"; titlesNewestFirst: string[] };
+
+function padIds(rows: number[][]): Record<string, Feed> {
+  const len = Math.max(...rows.map((r) => r.length));
+  const ids = new BigInt64Array(rows.length * len);
+  const mask = new BigInt64Array(rows.length * len);
+  rows.forEach((r, i) => {
+    for (let j = 0; j < r.length; j++) {
+      ids[i * len + j] = BigInt(r[j]!);
+      mask[i * len + j] = 1n;
+    }
+  });
+  const dims = [rows.length, len];
+  return { ids: { kind: "int64", data: ids, dims }, mask: { kind: "int64", data: mask, dims } };
+}
+
+function split(data: Float32Array, rows: number, dim: number): Float32Array[] {
+  return Array.from({ length: rows }, (_, i) => data.slice(i * dim, (i + 1) * dim));
+}
+
+export class Encoders {
+  readonly tokenizer: TextTokenizer;
+  readonly dim: number;
+  private readonly newsBatcher: MicroBatcher<number[], Float32Array>;
+  private readonly userBatcher: MicroBatcher<UserInput, UserVector>;
+
+  private constructor(
+    readonly bundle: Bundle,
+    private readonly pool: WorkerPool,
+    o: EncoderOptions,
+  ) {
+    this.tokenizer = new TextTokenizer(bundle.tokenizerJson, bundle.manifest);
+    this.dim = bundle.manifest.dimension;
+    const common: Omit<BatcherOptions, "name" | "onBatch"> = { maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxQueue: o.maxQueue, concurrency: o.workers };
+    this.newsBatcher = new MicroBatcher({ ...common, name: "news", onBatch: (n, w) => o.onBatch?.("news", n, w) }, (rows) => this.runNews(rows));
+    this.userBatcher = new MicroBatcher({ ...common, name: "user", onBatch: (n, w) => o.onBatch?.("user", n, w) }, (xs) => this.runUsers(xs));
+  }
+
+  static async open(bundle: Bundle, o: EncoderOptions): Promise<Encoders> {
+    const pool = await WorkerPool.start(
+      o.workers,
+      { newsPath: bundle.newsEncoderPath, userPath: bundle.userEncoderPath, providers: o.providers, intraOpThreads: o.intraOpThreads },
+      o.log,
+    );
+    return new Encoders(bundle, pool, o);
+  }
+
+  get provider(): Provider {
+    return this.pool.provider;
+  }
+
+  get queued(): { news: number; user: number } {
+    return { news: this.newsBatcher.queued, user: this.userBatcher.queued };
+  }
+
+  /** One news item, micro-batched with concurrent calls. */
+  encodeNews(n: NewsText): Promise<Float32Array> {
+    return this.newsBatcher.submit(this.tokenizer.news(n));
+  }
+
+  /** Token ids already made (batch precompute tokenizes ahead of inference). */
+  async encodeNewsBatch(rows: number[][]): Promise<Float32Array[]> {
+    return this.runNews(rows);
+  }
+
+  encodeUser(input: UserInput): Promise<UserVector> {
+    return this.userBatcher.submit(input);
+  }
+
+  private async runNews(rows: number[][]): Promise<Float32Array[]> {
+    const spec = this.bundle.manifest.encoders.news;
+    const { ids, mask } = padIds(rows);
+    const out = await this.pool.run("news", { [spec.inputs.ids]: ids!, [spec.inputs.mask]: mask! }, [spec.outputs.vector]);
+    return split(out[spec.outputs.vector]!.data, rows.length, this.dim);
+  }
+
+  private async runUsers(xs: UserInput[]): Promise<UserVector[]> {
+    const spec = this.bundle.manifest.encoders.user;
+    if (spec.input === "history_titles") {
+      const rows = xs.map((x) => (x.kind === "titles" ? this.tokenizer.userTitles(x.titlesNewestFirst) : []));
+      const { ids, mask } = padIds(rows);
+      const out = await this.pool.run("user", { [spec.inputs.ids]: ids!, [spec.inputs.mask]: mask! }, [spec.outputs.vector]);
+      return split(out[spec.outputs.vector]!.data, xs.length, this.dim).map((vector) => ({ vector }));
+    }
+    const hists = xs.map((x) => (x.kind === "vectors" ? x.vectors : []));
+    const h = Math.max(...hists.map((v) => v.length));
+    const d = this.dim;
+    const vecs = new Float32Array(xs.length * h * d);
+    const mask = new Float32Array(xs.length * h);
+    hists.forEach((hist, i) => {
+      hist.forEach((v, j) => {
+        vecs.set(v, (i * h + j) * d);
+        mask[i * h + j] = 1;
+      });
+    });
+    const outputs = [spec.outputs.vector, ...(spec.outputs.attention ? [spec.outputs.attention] : [])];
+    const out = await this.pool.run(
+      "user",
+      { [spec.inputs.vectors]: { kind: "float32", data: vecs, dims: [xs.length, h, d] }, [spec.inputs.mask]: { kind: "float32", data: mask, dims: [xs.length, h] } },
+      outputs,
+    );
+    const users = split(out[spec.outputs.vector]!.data, xs.length, d);
+    const attn = spec.outputs.attention ? out[spec.outputs.attention]!.data : null;
+    return users.map((vector, i) => (attn ? { vector, attention: attn.slice(i * h, i * h + hists[i]!.length) } : { vector }));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The rank service: transport-free core of /rank and gRPC Rank.
+ *
+ * Cold start: a history with no known item has no user vector; the service then returns the
+ * freshest items (retrieve) or the candidates newest first (rerank), each with score 0, and
+ * sets coldStart.
+ */
+import type { Catalog, SearchFilter } from "../catalog/store.ts";
+import { invalid } from "../errors.ts";
+import { dot } from "../index/exact.ts";
+import type { Encoders, UserVector } from "../model/encoders.ts";
+import type { Metrics } from "../metrics.ts";
+import type { UserCache } from "./cache.ts";
+import type { RankedItem, RankRequest, RankResponse } from "./types.ts";
+
+export const DEFAULT_K = 10;
+export const MAX_K = 1000;
+
+export class RankService {
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly encoders: Encoders,
+    private readonly cache: UserCache,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get model(): RankResponse["model"] {
+    const m = this.encoders.bundle.manifest;
+    return { name: m.name, version: m.version, fingerprint: m.fingerprint };
+  }
+
+  private item(slot: number, score: number): RankedItem {
+    const { id, ...meta } = this.catalog.metaAt(slot);
+    return { newsId: id, score, ...meta };
+  }
+
+  /** The user vector for a known history, from the cache or the encoder. */
+  async userVector(userId: string | undefined, known: string[], slots: number[]): Promise<{ user: UserVector; hit: boolean }> {
+    let stop = this.metrics.stage("cache_lookup");
+    const key = this.cache.key(userId, known);
+    const cached = this.cache.get(key);
+    stop();
+    this.metrics.cacheLookups.inc({ result: cached ? "hit" : "miss" });
+    if (cached) return { user: cached, hit: true };
+    stop = this.metrics.stage("user_encoding");
+    const user =
+      this.encoders.bundle.manifest.encoders.user.input === "news_vectors"
+        ? await this.encoders.encodeUser({ kind: "vectors", vectors: slots.map((s) => this.catalog.vectorAt(s)) })
+        : await this.encoders.encodeUser({ kind: "titles", titlesNewestFirst: slots.map((s) => this.catalog.metaAt(s).title).reverse() });
+    stop();
+    this.cache.set(key, user);
+    this.metrics.cacheEntries.set(this.cache.size);
+    return { user, hit: false };
+  }
+
+  async rank(req: RankRequest): Promise<RankResponse> {
+    const k = req.k ?? DEFAULT_K;
+    if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw invalid("k", `must be an integer from 1 to ${MAX_K}`);
+    const maxHistory = this.encoders.bundle.manifest.userInput.maxHistory;
+
+    let stop = this.metrics.stage("history_lookup");
+    const unknownHistory: string[] = [];
+    const knownAll: string[] = [];
+    for (const id of req.history) (this.catalog.has(id) ? knownAll : unknownHistory).push(id);
+    const known = knownAll.slice(-maxHistory);
+    const slots = known.map((id) => this.catalog.slotOf(id)!);
+    stop();
+
+    const filter: SearchFilter = {};
+    if (req.filter?.categories?.length) filter.categories = new Set(req.filter.categories);
+    if (req.filter?.maxAgeHours !== undefined) filter.publishedAfter = Date.now() - req.filter.maxAgeHours * 3600_000;
+    if (req.excludeHistory !== false) filter.exclude = new Set(knownAll.map((id) => this.catalog.slotOf(id)!));
+
+    const coldStart = known.length === 0;
+    let user: UserVector | null = null;
+    let userCache: RankResponse["userCache"] = "none";
+    if (!coldStart) {
+      const r = await this.userVector(req.userId, known, slots);
+      user = r.user;
+      userCache = r.hit ? "hit" : "miss";
+    } else {
+      this.metrics.coldStarts.inc();
+    }
+
+    const base = { userCache, coldStart, model: this.model, unknownHistory };
+    const explanation = req.explain && user ? this.explain(user, known, slots) : undefined;
+
+    if (req.candidates) {
+      stop = this.metrics.stage("scoring");
+      const unknownCandidates: string[] = [];
+      const scored: RankedItem[] = [];
+      const seen = new Set<string>();
+      for (const id of req.candidates) {
+        const slot = this.catalog.slotOf(id);
+        if (slot === undefined) {
+          unknownCandidates.push(id);
+          continue;
+        }
+        if (seen.has(id)) continue;
+        seen.add(id);
+        scored.push(this.item(slot, user ? dot(user.vector, this.catalog.vectorAt(slot)) : 0));
+      }
+      if (user) scored.sort((a, b) => b.score - a.score);
+      else scored.sort((a, b) => (Date.parse(b.publishedAt ?? "") || 0) - (Date.parse(a.publishedAt ?? "") || 0));
+      stop();
+      return { mode: "rerank", ...base, items: scored.slice(0, k), unknownCandidates, ...(explanation ? { explanation } : {}) };
+    }
+
+    stop = this.metrics.stage("retrieval");
+    const items = user
+      ? this.catalog.search(user.vector, k, filter).map((r) => this.item(r.slot, r.score))
+      : this.catalog.freshestSlots(filter, k).map((s) => this.item(s, 0));
+    stop();
+    return { mode: "retrieve", ...base, items, unknownCandidates: [], ...(explanation ? { explanation } : {}) };
+  }
+
+  /**
+   * Attention weights when the user encoder gives them (hierarchical); otherwise each history
+   * item's softmax-normalised dot product with the user vector.
+   */
+  private explain(user: UserVector, known: string[], slots: number[]): { newsId: string; weight: number }[] {
+    if (user.attention) return known.map((newsId, i) => ({ newsId, weight: user.attention![i]! }));
+    const s = slots.map((slot) => dot(user.vector, this.catalog.vectorAt(slot)));
+    const m = Math.max(...s);
+    const e = s.map((x) => Math.exp(x - m));
+    const z = e.reduce((a, b) => a + b, 0);
+    return known.map((newsId, i) => ({ newsId, weight: e[i]! / z }));
+  }
+}

@@ -1,0 +1,32 @@
+/** The rank request and response, shared by every transport. */
+import type { NewsMeta } from "../catalog/store.ts";
+
+export interface RankRequest {
+  userId?: string;
+  /** Clicked news ids, oldest first. */
+  history: string[];
+  /** The impression to rerank; without it, candidates are retrieved from the whole catalog. */
+  candidates?: string[];
+  k?: number;
+  filter?: { categories?: string[]; maxAgeHours?: number };
+  excludeHistory?: boolean;
+  explain?: boolean;
+}
+
+export interface RankedItem extends Omit<NewsMeta, "id"> {
+  newsId: string;
+  score: number;
+}
+
+export interface RankResponse {
+  mode: "rerank" | "retrieve";
+  items: RankedItem[];
+  userCache: "hit" | "miss" | "none";
+  /** True when the history had no known item and the fallback order was used. */
+  coldStart: boolean;
+  model: { name: string; version: string; fingerprint: string };
+  unknownHistory: string[];
+  unknownCandidates: string[];
+  /** With explain: each known history item's weight in the user vector, oldest first. */
+  explanation?: { newsId: string; weight: number }[];
+}
