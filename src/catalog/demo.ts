@@ -19,10 +19,11 @@ export function demoNews(n: number, seed = 1, now = Date.now()): NewsMeta[] {
 }
 
 /** Embeds items in fixed batches straight through the worker pool. */
-export async function embedInto(catalog: Catalog, encoders: Encoders, items: NewsMeta[], batch = 256): Promise<void> {
+export async function embedInto(catalog: Catalog, encoders: Encoders, items: NewsMeta[], batch = 256, onProgress?: (done: number) => void, indexIt = true): Promise<void> {
   for (let i = 0; i < items.length; i += batch) {
     const chunk = items.slice(i, i + batch);
     const vecs = await encoders.encodeNewsBatch(chunk.map((n) => encoders.tokenizer.news(n)));
-    chunk.forEach((n, j) => catalog.upsert(n, vecs[j]!));
+    chunk.forEach((n, j) => catalog.upsert(n, vecs[j]!, indexIt));
+    onProgress?.(Math.min(i + batch, items.length));
   }
 }

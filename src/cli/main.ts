@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { evalCommand } from "./eval.ts";
 import { serveCommand } from "./serve.ts";
 import { synthCommand } from "./synth.ts";
 
@@ -8,6 +9,7 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .showHelpAfterError(false);
   serveCommand(program);
+  evalCommand(program);
   synthCommand(program);
   try {
     await program.parseAsync(argv);
