@@ -1,0 +1,42 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MicroBatcher } from "../../src/model/batcher.ts";
+import { NewsrecError } from "../../src/errors.ts";
+
+test("concurrent submissions are gathered into one run, up to maxBatch", async () => {
+  const sizes: number[] = [];
+  const b = new MicroBatcher<number, number>({ maxBatch: 4, maxWaitMs: 20, maxQueue: 100, concurrency: 1, name: "t" }, async (xs) => {
+    sizes.push(xs.length);
+    return xs.map((x) => x * 2);
+  });
+  const out = await Promise.all([1, 2, 3, 4, 5, 6].map((x) => b.submit(x)));
+  assert.deepEqual(out, [2, 4, 6, 8, 10, 12]);
+  assert.deepEqual(sizes, [4, 2]);
+});
+
+test("a lone item is flushed after maxWaitMs", async () => {
+  const b = new MicroBatcher<number, number>({ maxBatch: 64, maxWaitMs: 5, maxQueue: 100, concurrency: 1, name: "t" }, async (xs) => xs);
+  assert.equal(await b.submit(7), 7);
+});
+
+test("a full queue refuses at once with OVERLOADED", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const b = new MicroBatcher<number, number>({ maxBatch: 1, maxWaitMs: 0, maxQueue: 2, concurrency: 1, name: "user" }, async (xs) => {
+    await gate;
+    return xs;
+  });
+  const first = b.submit(1); // in flight
+  const queued = [b.submit(2), b.submit(3)];
+  await assert.rejects(b.submit(4), (e: NewsrecError) => e.code === "OVERLOADED" && e.retryAfter === 1);
+  release();
+  assert.deepEqual(await Promise.all([first, ...queued]), [1, 2, 3]);
+});
+
+test("a failed run rejects every item of its batch", async () => {
+  const b = new MicroBatcher<number, number>({ maxBatch: 8, maxWaitMs: 1, maxQueue: 100, concurrency: 1, name: "t" }, async () => {
+    throw new Error("boom");
+  });
+  const rs = await Promise.allSettled([b.submit(1), b.submit(2)]);
+  assert.ok(rs.every((r) => r.status === "rejected"));
+});
