@@ -22,6 +22,10 @@ export class Metrics {
   readonly indexCapacity: client.Gauge;
   readonly indexDeleted: client.Gauge;
   readonly coldStarts: client.Counter;
+  readonly walBytes: client.Gauge;
+  readonly snapshotAge: client.Gauge;
+  /** When the catalog was last snapshotted (ms), or null when it is not durable. */
+  lastSnapshotAt: () => number | null = () => null;
   readonly rejected: client.Counter<"reason">;
   readonly modelInfo: client.Gauge<"name" | "version" | "fingerprint" | "provider" | "architecture">;
 
@@ -38,6 +42,17 @@ export class Metrics {
     this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
     this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
     this.indexDeleted = new client.Gauge({ name: "newsrec_index_deleted_slots", help: "Tombstoned HNSW slots awaiting reuse.", registers: r });
+    this.walBytes = new client.Gauge({ name: "newsrec_wal_bytes", help: "Size of the write-ahead log.", registers: r });
+    const self = this;
+    this.snapshotAge = new client.Gauge({
+      name: "newsrec_snapshot_age_seconds",
+      help: "Seconds since the catalog was last snapshotted (compacted).",
+      registers: r,
+      collect() {
+        const t = self.lastSnapshotAt();
+        if (t !== null) this.set((Date.now() - t) / 1000);
+      },
+    });
     this.coldStarts = new client.Counter({ name: "newsrec_cold_starts_total", help: "Ranks served by the cold-start fallback.", registers: r });
     this.rejected = new client.Counter({ name: "newsrec_rejected_total", help: "Requests refused before work, by reason.", labelNames: ["reason"], registers: r });
     this.modelInfo = new client.Gauge({ name: "newsrec_model_info", help: "The loaded model bundle (value 1).", labelNames: ["name", "version", "fingerprint", "provider", "architecture"], registers: r });

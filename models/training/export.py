@@ -51,7 +51,7 @@ def export_encoders(args, model, out):
     return ["text_encoder.onnx"]
 
 
-def manifest(args, files, hashes, vocab_size, metrics):
+def manifest(args, files, hashes, vocab_size, metrics, norms):
     text_io = {"inputs": {"ids": "input_ids", "mask": "attention_mask"}}
     if args.arch == "hierarchical":
         news = {"file": "news_encoder.onnx", **text_io, "outputs": {"vector": "news_vec"}}
@@ -74,6 +74,7 @@ def manifest(args, files, hashes, vocab_size, metrics):
         "files": {f: h for f, h in zip(files, hashes)},
         "fingerprint": fingerprint(hashes),
         "opset": OPSET,
+        "newsVectorNorm": norms,
         "validation": metrics,
     }
 
@@ -155,14 +156,14 @@ See `models/README.md`.
 """
 
 
-def write_bundle(args, model, valid_news, valid_imps, metrics, skips, seconds):
+def write_bundle(args, model, valid_news, valid_imps, metrics, skips, seconds, norms):
     parent = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".bundle-", dir=parent)
     model.tok.save(os.path.join(tmp, "tokenizer.json"))
     files = export_encoders(args, model, tmp) + ["tokenizer.json"]
     hashes = [sha256_file(os.path.join(tmp, f)) for f in files]
-    man = manifest(args, files, hashes, len(model.tok.vocab), metrics)
+    man = manifest(args, files, hashes, len(model.tok.vocab), metrics, norms)
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
         json.dump(man, f, indent=2)
     with open(os.path.join(tmp, "golden.json"), "w") as f:

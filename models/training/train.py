@@ -189,6 +189,15 @@ def evaluate(model, impressions, news, news_ids, args):
     return out
 
 
+@torch.no_grad()
+def news_norms(model, news_ids):
+    """Norms of every news vector; the server bounds its HNSW transform with them."""
+    model.train(False)
+    ids = list(news_ids.values())
+    norms = torch.cat([model.encode_news(ids[i : i + 512]).norm(dim=1) for i in range(0, len(ids), 512)])
+    return {"max": norms.max().item(), "p99": torch.quantile(norms, 0.99).item()}
+
+
 def main(argv):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -217,7 +226,7 @@ def main(argv):
             train_epoch(model, opt, samples, news, news_ids, args, rng, epoch)
     metrics = evaluate(model, valid_imps, valid_news, news_ids, args)
     log(f"validation: {json.dumps(metrics)}")
-    export.write_bundle(args, model, valid_news, valid_imps, metrics, skips, time.time() - t0)
+    export.write_bundle(args, model, valid_news, valid_imps, metrics, skips, time.time() - t0, news_norms(model, news_ids))
     log(f"bundle written to {args.out}")
     print(json.dumps(metrics), flush=True)
 

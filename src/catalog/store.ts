@@ -4,7 +4,7 @@
  * search never sees half an update.
  */
 import { HnswIndex, type HnswParams } from "../index/hnsw.ts";
-import { exactTopK } from "../index/exact.ts";
+import { dot, exactTopK } from "../index/exact.ts";
 
 export interface NewsMeta {
   id: string;
@@ -25,10 +25,17 @@ export interface SearchFilter {
 }
 
 export interface CatalogOptions extends HnswParams {
+  /** Bound on item vector norms for the HNSW transform (see index/hnsw.ts). */
+  phi: number;
   /** Live catalogs up to this size are searched exactly (as fast as HNSW, and exact). */
   exactMaxItems: number;
   /** Items older than this leave retrieval results (0: never). */
   maxAgeHours: number;
+}
+
+/** Catalog options from the server configuration and the bundle's norm bound. */
+export function catalogOptions(c: { hnswM: number; efConstruction: number; efSearch: number; exactMaxItems: number; maxAgeHours: number }, phi: number): CatalogOptions {
+  return { m: c.hnswM, efConstruction: c.efConstruction, efSearch: c.efSearch, exactMaxItems: c.exactMaxItems, maxAgeHours: c.maxAgeHours, phi };
 }
 
 export class Catalog {
@@ -49,7 +56,7 @@ export class Catalog {
   ) {
     this.vectors = new Float32Array(capacity * dim);
     this.published = new Float64Array(capacity).fill(NaN);
-    this.index = index ?? new HnswIndex(dim, opts, capacity);
+    this.index = index ?? new HnswIndex(dim, opts.phi, opts, capacity);
   }
 
   get size(): number {
@@ -141,7 +148,10 @@ export class Catalog {
   search(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
     const accept = this.accepts(f, now);
     if (this.size <= this.opts.exactMaxItems) return exactTopK(query, this.vectors, this.metas.length, k, accept);
-    const found = this.index.search(query, k, accept);
+    const found = this.index
+      .search(query, k, accept)
+      .map((slot) => ({ slot, score: dot(query, this.vectors, slot * this.dim) }))
+      .sort((a, b) => b.score - a.score);
     // A selective filter can starve the graph walk; answer exactly rather than short.
     if (found.length < k && found.length < this.size) return exactTopK(query, this.vectors, this.metas.length, k, accept);
     return found;
@@ -167,6 +177,26 @@ export class Catalog {
       if (accept(s)) out.push(s);
     }
     return out;
+  }
+
+  /** Fills an empty catalog from a snapshot; slots not listed are free (tombstoned in the index). */
+  restore(items: { slot: number; meta: NewsMeta }[], vectors: Float32Array, slots: number): void {
+    if (this.metas.length) throw new Error("restore needs an empty catalog");
+    this.grow(Math.max(slots, 1));
+    this.metas = new Array(slots).fill(null);
+    this.vectors.set(vectors.subarray(0, slots * this.dim));
+    for (const { slot, meta } of items) {
+      if (this.metas[slot]) throw new Error(`slot ${slot} is used twice`);
+      if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);
+      this.metas[slot] = meta;
+      this.slotById.set(meta.id, slot);
+      this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
+    }
+    const holes: number[] = [];
+    for (let s = slots - 1; s >= 0; s--) if (!this.metas[s]) holes.push(s);
+    this.free.push(...holes);
+    this.index.adoptDeleted(holes);
+    this.freshest = null;
   }
 
   /** Live entries in slot order (snapshots). */

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { embedCommand } from "./embed.ts";
 import { evalCommand } from "./eval.ts";
 import { serveCommand } from "./serve.ts";
 import { synthCommand } from "./synth.ts";
@@ -10,6 +11,7 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError(false);
   serveCommand(program);
   evalCommand(program);
+  embedCommand(program);
   synthCommand(program);
   try {
     await program.parseAsync(argv);

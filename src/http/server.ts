@@ -15,6 +15,8 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
   });
+  // JSON only: without this, fastify would parse text/plain and answer 400 instead of 415.
+  f.removeContentTypeParser("text/plain");
   f.setErrorHandler(sendError);
   f.setNotFoundHandler((req, reply) => sendError(notFound(`route ${req.method} ${req.url}`) as never, req, reply));
 
@@ -73,7 +75,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   f.delete("/news/:id", { schema: { params: newsParams } }, async (req) => {
     requireAdmin(req.headers.authorization);
     const { id } = req.params as { id: string };
-    if (!app.writer.delete(id)) throw notFound(`news ${id}`);
+    if (!(await app.writer.delete(id))) throw notFound(`news ${id}`);
     return { deleted: id };
   });
 

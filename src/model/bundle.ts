@@ -61,6 +61,8 @@ export const ManifestSchema = Type.Object({
   files: Type.Record(Type.String(), Type.String({ pattern: "^[0-9a-f]{64}$" })),
   fingerprint: Type.String({ pattern: "^[0-9a-f]{64}$" }),
   opset: Type.Optional(Type.Integer()),
+  /** Norms of the training news vectors, measured by the exporter (the HNSW transform needs a bound). */
+  newsVectorNorm: Type.Optional(Type.Object({ max: Type.Number({ exclusiveMinimum: 0 }), p99: Type.Number({ exclusiveMinimum: 0 }) })),
   validation: Type.Optional(Type.Unknown()),
 });
 
@@ -140,4 +142,13 @@ export function loadBundle(dirArg: string): Bundle {
     tokenizerJson,
     shortFingerprint: manifest.fingerprint.slice(0, 16),
   };
+}
+
+/** Headroom over the largest measured news-vector norm, for items the training set did not show. */
+const PHI_HEADROOM = 1.25;
+/** For bundles that do not record their norms; a loose bound costs little (index/hnsw.ts). */
+const PHI_FALLBACK = 16;
+
+export function indexPhi(manifest: Manifest): number {
+  return manifest.newsVectorNorm ? manifest.newsVectorNorm.max * PHI_HEADROOM : PHI_FALLBACK;
 }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Catalog } from "../../src/catalog/store.ts";
 
-const params = { m: 8, efConstruction: 64, efSearch: 32, exactMaxItems: 0, maxAgeHours: 0 };
+const params = { m: 8, efConstruction: 64, efSearch: 32, exactMaxItems: 0, maxAgeHours: 0, phi: 4 };
 
 function vec(...xs: number[]): Float32Array {
   return Float32Array.from(xs);

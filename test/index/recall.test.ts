@@ -1,16 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Catalog } from "../../src/catalog/store.ts";
+import { Catalog, catalogOptions } from "../../src/catalog/store.ts";
+import { buildConfig } from "../../src/config.ts";
 import { demoNews, embedInto } from "../../src/catalog/demo.ts";
-import { loadBundle } from "../../src/model/bundle.ts";
+import { indexPhi, loadBundle } from "../../src/model/bundle.ts";
 import { Encoders } from "../../src/model/encoders.ts";
 import { DEFAULT_BUNDLE } from "../helpers.ts";
 
-test("HNSW recall@10 against exact search on 10,000 real news vectors is at least 0.95", async () => {
+test("HNSW recall@10 against exact search on 10,000 real news vectors is at least 0.95 with the default parameters", async () => {
   const bundle = loadBundle(DEFAULT_BUNDLE);
   const enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 2, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 1000, log: () => {} });
   try {
-    const catalog = new Catalog(bundle.manifest.dimension, bundle.manifest.fingerprint, { m: 16, efConstruction: 200, efSearch: 64, exactMaxItems: 0, maxAgeHours: 0 });
+    const catalog = new Catalog(bundle.manifest.dimension, bundle.manifest.fingerprint, catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(bundle.manifest)));
     const items = demoNews(10_000, 11);
     await embedInto(catalog, enc, items, 512);
     assert.equal(catalog.size, 10_000);

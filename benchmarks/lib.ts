@@ -1,0 +1,80 @@
+/** Shared benchmark plumbing: servers in child processes, autocannon runs, metric scrapes. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const env = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
+
+export interface Child {
+  url: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `newsrec serve` (or another script) on a free port and waits for its address line. */
+export function startChild(args: string[], opts: { script?: string; env?: Record<string, string> } = {}): Promise<Child> {
+  const script = opts.script ?? `${ROOT}/bin/newsrec.mjs`;
+  const proc = spawn(process.execPath, [...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      log += b.toString();
+      const m = /HTTP on (http:\/\/[^;\s]+)/.exec(log);
+      if (m) {
+        proc.stderr!.off("data", onData);
+        proc.stderr!.resume();
+        resolve({
+          url: m[1]!,
+          proc,
+          stop: () =>
+            new Promise<void>((r) => {
+              proc.once("exit", () => r());
+              proc.kill("SIGTERM");
+            }),
+        });
+      }
+    };
+    proc.stderr!.on("data", onData);
+    proc.stdout!.resume();
+    proc.once("exit", (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
+  });
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  requests: number;
+}
+
+export async function load(o: autocannon.Options): Promise<LoadResult> {
+  const r = await autocannon({ duration: env("BENCH_SECONDS", 10), connections: 16, ...o });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, requests: r.requests.total };
+}
+
+export async function metric(url: string, name: string, labels = ""): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(name + (labels ? `{${labels}}` : "")) && !l.startsWith("#"));
+  return line ? Number(line.split(" ").pop()) : NaN;
+}
+
+export function row(name: string, r: LoadResult, base?: LoadResult): string {
+  const ratio = base ? `${((100 * r.rps) / base.rps).toFixed(0)}%` : "—";
+  return `| ${name} | ${r.rps.toFixed(0)} | ${ratio} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors + r.non2xx} |`;
+}
+
+export const TABLE_HEAD = "| mix | req/s | vs bare | p50 ms | p99 ms | errors |\n| --- | ---: | ---: | ---: | ---: | ---: |";
+
+/** A small deterministic PRNG, so that runs send the same requests. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

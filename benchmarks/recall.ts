@@ -1,0 +1,53 @@
+/**
+ * Retrieval quality and latency: HNSW (the server's default M, efConstruction and efSearch)
+ * against exact search, recall@10 and recall@100 on the default bundle's vectors of
+ * BENCH_NEWS (100000) synthetic news, queries being real user vectors.
+ * Run: node --import tsx benchmarks/recall.ts
+ */
+import { Catalog, catalogOptions } from "../src/catalog/store.ts";
+import { demoNews, embedInto } from "../src/catalog/demo.ts";
+import { buildConfig } from "../src/config.ts";
+import { indexPhi, loadBundle } from "../src/model/bundle.ts";
+import { Encoders } from "../src/model/encoders.ts";
+import { env, prng } from "./lib.ts";
+
+const NEWS = env("BENCH_NEWS", 100_000);
+const QUERIES = env("BENCH_QUERIES", 300);
+const cfg = buildConfig();
+const bundle = loadBundle(cfg.model);
+const enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 2, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 10_000, log: () => {} });
+const catalog = new Catalog(bundle.manifest.dimension, bundle.manifest.fingerprint, catalogOptions({ ...cfg, exactMaxItems: 0 }, indexPhi(bundle.manifest)));
+let t0 = performance.now();
+await embedInto(catalog, enc, demoNews(NEWS, 3), 512);
+const buildS = (performance.now() - t0) / 1000;
+
+const rand = prng(7);
+const queries: Float32Array[] = [];
+for (let q = 0; q < QUERIES; q++) {
+  const hist = Array.from({ length: 5 + Math.floor(rand() * 46) }, () => catalog.vectorAt(Math.floor(rand() * NEWS)));
+  queries.push((await enc.encodeUser({ kind: "vectors", vectors: hist })).vector);
+}
+await enc.close();
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const lines: string[] = [];
+lines.push(`### Retrieval: HNSW vs exact (${NEWS} news, dim ${bundle.manifest.dimension}, M ${cfg.hnswM}, efConstruction ${cfg.efConstruction}, efSearch ${cfg.efSearch}, ${QUERIES} user queries)`, "");
+lines.push(`Catalog build (embed + index): ${buildS.toFixed(1)} s.`, "");
+lines.push("| k | recall@k | HNSW p50 ms | HNSW p99 ms | exact p50 ms | exact p99 ms | speed-up (p50) |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const k of [10, 100]) {
+  let hits = 0;
+  const th: number[] = [];
+  const te: number[] = [];
+  for (const q of queries) {
+    t0 = performance.now();
+    const approx = catalog.search(q, k);
+    th.push(performance.now() - t0);
+    t0 = performance.now();
+    const exact = catalog.exactSearch(q, k);
+    te.push(performance.now() - t0);
+    const got = new Set(approx.map((r) => r.slot));
+    for (const r of exact) if (got.has(r.slot)) hits++;
+  }
+  lines.push(`| ${k} | ${(hits / (k * QUERIES)).toFixed(4)} | ${pct(th, 0.5).toFixed(3)} | ${pct(th, 0.99).toFixed(3)} | ${pct(te, 0.5).toFixed(2)} | ${pct(te, 0.99).toFixed(2)} | ${(pct(te, 0.5) / pct(th, 0.5)).toFixed(0)}x |`);
+}
+console.log(lines.join("\n"));

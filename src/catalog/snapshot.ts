@@ -1,0 +1,154 @@
+/**
+ * Catalog snapshots: a folder with manifest.json, items.jsonl (one item per slot in use),
+ * vectors.f32 (slots × dimension, little-endian float32) and index.hnsw (the graph, labels
+ * being slots). Written to a temporary folder and renamed, so a reader sees a whole snapshot
+ * or none. The manifest records the model fingerprint: vectors of two encoders never mix.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { Catalog, type CatalogOptions, type NewsMeta } from "./store.ts";
+import { HnswIndex } from "../index/hnsw.ts";
+
+export const SNAPSHOT_FORMAT = 1;
+
+export interface SnapshotManifest {
+  format: number;
+  fingerprint: string;
+  model: { name: string; version: string };
+  dimension: number;
+  items: number;
+  slots: number;
+  /** The write-ahead-log sequence number this snapshot includes (0 for batch snapshots). */
+  lastSeq: number;
+  hnsw: { m: number; efConstruction: number; phi: number };
+  createdAt: string;
+  timings?: Record<string, number>;
+}
+
+export class SnapshotError extends Error {
+  constructor(dir: string, message: string) {
+    super(`snapshot ${dir}: ${message}`);
+    this.name = "SnapshotError";
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeDurable(path: string, data: string | Uint8Array): void {
+  const fd = openSync(path, "w");
+  try {
+    if (typeof data === "string") writeSync(fd, data);
+    else writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes the catalog to `dir` atomically (a sibling temporary folder, then rename). */
+export function writeSnapshot(
+  catalog: Catalog,
+  dir: string,
+  info: { model: { name: string; version: string }; lastSeq: number; hnsw: { m: number; efConstruction: number }; timings?: Record<string, number> },
+): SnapshotManifest {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  const slots = catalog.slots;
+  const vectors = new Float32Array(slots * catalog.dim);
+  const lines: string[] = [];
+  for (const { slot, meta, vector } of catalog.entries()) {
+    vectors.set(vector, slot * catalog.dim);
+    lines.push(JSON.stringify({ slot, ...meta }));
+  }
+  writeDurable(join(tmp, "items.jsonl"), lines.join("\n") + (lines.length ? "\n" : ""));
+  writeDurable(join(tmp, "vectors.f32"), new Uint8Array(vectors.buffer));
+  catalog.index.write(join(tmp, "index.hnsw"));
+  const manifest: SnapshotManifest = {
+    format: SNAPSHOT_FORMAT,
+    fingerprint: catalog.fingerprint,
+    model: info.model,
+    dimension: catalog.dim,
+    items: catalog.size,
+    slots,
+    lastSeq: info.lastSeq,
+    hnsw: { ...info.hnsw, phi: catalog.index.phi },
+    createdAt: new Date().toISOString(),
+    ...(info.timings ? { timings: info.timings } : {}),
+  };
+  writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
+  fsyncDir(tmp);
+  if (existsSync(dir)) {
+    const old = `${tmp}.old`;
+    renameSync(dir, old);
+    renameSync(tmp, dir);
+    rmSync(old, { recursive: true, force: true });
+  } else {
+    renameSync(tmp, dir);
+  }
+  fsyncDir(parent);
+  return manifest;
+}
+
+export function readSnapshotManifest(dir: string): SnapshotManifest {
+  let m: SnapshotManifest;
+  try {
+    m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  } catch (err) {
+    throw new SnapshotError(dir, `cannot read manifest.json: ${(err as Error).message}`);
+  }
+  if (m.format !== SNAPSHOT_FORMAT) throw new SnapshotError(dir, `unsupported format ${m.format}`);
+  return m;
+}
+
+/** Loads a snapshot into a new catalog; refuses one made by another encoder. */
+export function readSnapshot(dir: string, expect: { fingerprint: string; dimension: number }, opts: CatalogOptions): { catalog: Catalog; manifest: SnapshotManifest } {
+  const m = readSnapshotManifest(dir);
+  if (m.fingerprint !== expect.fingerprint) {
+    throw new SnapshotError(dir, `was made by model fingerprint ${m.fingerprint.slice(0, 16)}…, but the loaded model is ${expect.fingerprint.slice(0, 16)}…; re-embed the news with this model (newsrec embed)`);
+  }
+  if (m.dimension !== expect.dimension) throw new SnapshotError(dir, `dimension ${m.dimension} differs from the model's ${expect.dimension}`);
+  let raw: Buffer;
+  try {
+    raw = readFileSync(join(dir, "vectors.f32"));
+  } catch (err) {
+    throw new SnapshotError(dir, `cannot read vectors.f32: ${(err as Error).message}`);
+  }
+  if (raw.byteLength !== m.slots * m.dimension * 4) throw new SnapshotError(dir, `vectors.f32 holds ${raw.byteLength} bytes, expected ${m.slots * m.dimension * 4} (truncated or corrupt)`);
+  const vectors = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  let index: HnswIndex;
+  try {
+    index = HnswIndex.read(join(dir, "index.hnsw"), m.dimension, m.hnsw.phi, opts);
+  } catch (err) {
+    throw new SnapshotError(dir, `cannot read index.hnsw: ${(err as Error).message}`);
+  }
+  const catalog = new Catalog(m.dimension, m.fingerprint, { ...opts, phi: m.hnsw.phi }, Math.max(m.slots, 16), index);
+  const items: { slot: number; meta: NewsMeta }[] = [];
+  const text = readFileSync(join(dir, "items.jsonl"), "utf8");
+  let line = 0;
+  for (const l of text.split("\n")) {
+    line++;
+    if (!l) continue;
+    let o: { slot: number } & NewsMeta;
+    try {
+      o = JSON.parse(l);
+    } catch {
+      throw new SnapshotError(dir, `items.jsonl line ${line} is not valid JSON (truncated or corrupt)`);
+    }
+    const { slot, ...meta } = o;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= m.slots) throw new SnapshotError(dir, `items.jsonl line ${line}: slot ${slot} out of range`);
+    items.push({ slot, meta });
+  }
+  if (items.length !== m.items) throw new SnapshotError(dir, `items.jsonl holds ${items.length} items, the manifest says ${m.items}`);
+  catalog.restore(items, vectors, m.slots);
+  return { catalog, manifest: m };
+}

@@ -1,0 +1,103 @@
+/**
+ * The write-ahead log: every catalog write is appended and fsynced before it is applied
+ * and acknowledged. Record framing: u32 length, u32 CRC-32 of the payload, then the payload
+ * (JSON). A torn or corrupt tail (a crash mid-append) is detected on open, reported, and cut
+ * off; everything before it replays.
+ */
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, statSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+import { crc32 } from "node:zlib";
+import type { NewsMeta } from "./store.ts";
+
+export type WalRecord =
+  | { seq: number; op: "upsert"; items: { meta: NewsMeta; vector: string }[] }
+  | { seq: number; op: "delete"; id: string };
+
+const HEADER = 8;
+const MAX_RECORD = 256 << 20;
+
+export function encodeVector(v: Float32Array): string {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
+}
+
+export function decodeVector(s: string): Float32Array {
+  const b = Buffer.from(s, "base64");
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+export interface WalContents {
+  records: WalRecord[];
+  /** Bytes cut off the end: a torn or corrupt last record. */
+  droppedBytes: number;
+}
+
+/** Reads every whole record; cuts a torn tail off the file so new appends follow good data. */
+export function readWal(path: string): WalContents {
+  if (!existsSync(path)) return { records: [], droppedBytes: 0 };
+  const buf = readFileSync(path);
+  const records: WalRecord[] = [];
+  let off = 0;
+  while (off + HEADER <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    const crc = buf.readUInt32LE(off + 4);
+    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
+    const payload = buf.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(payload) !== crc) break;
+    try {
+      records.push(JSON.parse(payload.toString("utf8")) as WalRecord);
+    } catch {
+      break;
+    }
+    off += HEADER + len;
+  }
+  const droppedBytes = buf.length - off;
+  if (droppedBytes > 0) {
+    const fd = openSync(path, "r+");
+    try {
+      ftruncateSync(fd, off);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { records, droppedBytes };
+}
+
+export class WriteAheadLog {
+  private constructor(
+    readonly path: string,
+    private fh: FileHandle,
+    private bytes: number,
+  ) {}
+
+  static async open(path: string): Promise<WriteAheadLog> {
+    const fh = await open(path, "a");
+    return new WriteAheadLog(path, fh, existsSync(path) ? statSync(path).size : 0);
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  /** Appends one record and waits for it to reach the disk. */
+  async append(r: WalRecord): Promise<void> {
+    const payload = Buffer.from(JSON.stringify(r), "utf8");
+    const frame = Buffer.allocUnsafe(HEADER + payload.length);
+    frame.writeUInt32LE(payload.length, 0);
+    frame.writeUInt32LE(crc32(payload), 4);
+    payload.copy(frame, HEADER);
+    await this.fh.write(frame);
+    await this.fh.datasync();
+    this.bytes += frame.length;
+  }
+
+  /** Empties the log once a snapshot holds everything in it. */
+  async truncate(): Promise<void> {
+    await this.fh.truncate(0);
+    await this.fh.datasync();
+    this.bytes = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
