@@ -1,9 +1,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { FastifyInstance } from "fastify";
-import { createApp, type App } from "../src/app.ts";
 import { buildConfig, type Config } from "../src/config.ts";
-import { buildHttpServer } from "../src/http/server.ts";
+import { runServer, type Running as ServerHandle } from "../src/server.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const DEFAULT_BUNDLE = fileURLToPath(new URL("../models/default", import.meta.url));
@@ -14,28 +12,15 @@ export const hasShared = existsSync(`${MIND_SAMPLE}/news.tsv`);
 export const SHARED_SKIP = hasShared ? false : "../shared/data/mind-sample is absent (a plain clone has no ../shared)";
 export const PYTHON = process.env.NEWSREC_PYTHON ?? "/usr/bin/python3";
 
-export interface Running {
-  app: App;
-  http: FastifyInstance;
-  url: string;
+export interface Running extends ServerHandle {
   close(): Promise<void>;
 }
 
-/** The real server on a free port. */
+/** The real server (HTTP and gRPC) on free ports. */
 export async function startServer(overrides: Partial<Config> = {}): Promise<Running> {
-  const config = buildConfig({ port: 0, grpcPort: 0, demoNews: 3000, logLevel: "silent", ...overrides });
-  const app = await createApp(config, () => {});
-  const http = buildHttpServer(app);
-  const url = await http.listen({ host: "127.0.0.1", port: 0 });
-  return {
-    app,
-    http,
-    url,
-    close: async () => {
-      await http.close();
-      await app.close();
-    },
-  };
+  const config = buildConfig({ host: "127.0.0.1", port: 0, grpcPort: 0, demoNews: 3000, logLevel: "silent", shutdownGraceSeconds: 5, ...overrides });
+  const s = await runServer(config, () => {});
+  return { ...s, close: () => s.stop() };
 }
 
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {

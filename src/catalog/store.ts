@@ -148,13 +148,21 @@ export class Catalog {
   search(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
     const accept = this.accepts(f, now);
     if (this.size <= this.opts.exactMaxItems) return exactTopK(query, this.vectors, this.metas.length, k, accept);
-    const found = this.index
-      .search(query, k, accept)
-      .map((slot) => ({ slot, score: dot(query, this.vectors, slot * this.dim) }))
-      .sort((a, b) => b.score - a.score);
+    const found = this.graphSearch(query, k, f, accept);
     // A selective filter can starve the graph walk; answer exactly rather than short.
     if (found.length < k && found.length < this.size) return exactTopK(query, this.vectors, this.metas.length, k, accept);
     return found;
+  }
+
+  /**
+   * hnswlib calls a JS filter for every node it visits, which costs more than the walk itself.
+   * Without a category or age filter, the walk runs unfiltered for k plus the excluded items
+   * (deleted ones are tombstones inside the graph) and the exclusions are dropped after.
+   */
+  private graphSearch(query: Float32Array, k: number, f: SearchFilter, accept: (slot: number) => boolean): { slot: number; score: number }[] {
+    const needsFilter = Boolean(f.categories) || f.publishedAfter !== undefined || this.opts.maxAgeHours > 0;
+    const slots = needsFilter ? this.index.search(query, k, accept) : this.index.search(query, k + (f.exclude?.size ?? 0)).filter((s) => !f.exclude?.has(s)).slice(0, k);
+    return slots.map((slot) => ({ slot, score: dot(query, this.vectors, slot * this.dim) })).sort((a, b) => b.score - a.score);
   }
 
   exactSearch(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { createApp } from "../app.ts";
 import { buildConfig, configKeys, ConfigSchema, describeKey, fromEnv, fromFile, type Config } from "../config.ts";
-import { buildHttpServer } from "../http/server.ts";
+import { runServer } from "../server.ts";
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 
@@ -23,22 +22,22 @@ export function serveCommand(program: Command): void {
     const config = buildConfig(raw.config ? fromFile(raw.config) : {}, fromEnv(process.env), implied, flags);
     const log = (line: string) => config.logLevel !== "silent" && process.stderr.write(`newsrec: ${line}\n`);
     const t0 = performance.now();
-    const app = await createApp(config, log);
-    const http = buildHttpServer(app, { logger: config.logLevel === "debug" });
-    const address = await http.listen({ host: config.host, port: config.port });
-    log(`HTTP on ${address}; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
+    const server = await runServer(config, log);
+    log(`HTTP on ${server.url}; gRPC on ${server.grpcAddress}; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const stop = (signal: string) => {
       log(`${signal}: draining`);
-      app.ready = false;
-      await http.close();
-      await app.close();
-      log("stopped");
-      process.exit(0);
+      server.stop().then(
+        () => {
+          log("stopped");
+          process.exit(0);
+        },
+        (err) => {
+          log(`shutdown failed: ${(err as Error).message}`);
+          process.exit(1);
+        },
+      );
     };
-    process.on("SIGTERM", () => void stop("SIGTERM"));
-    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
   });
 }

@@ -6,6 +6,9 @@ import type { RankRequest } from "../rank/types.ts";
 import { newsParams, rankBody, upsertBody } from "./schemas.ts";
 import { sendError } from "./errors.ts";
 import type { NewsMeta } from "../catalog/store.ts";
+import { decode, encode, messageType } from "../wire/proto.ts";
+
+const PROTOBUF = "application/x-protobuf";
 
 export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): FastifyInstance {
   const { config, metrics } = app;
@@ -17,6 +20,18 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   });
   // JSON only: without this, fastify would parse text/plain and answer 400 instead of 415.
   f.removeContentTypeParser("text/plain");
+  // application/x-protobuf bodies carry the gRPC messages; once decoded they are validated
+  // by the same schemas as JSON.
+  f.addContentTypeParser(PROTOBUF, { parseAs: "buffer" }, (req, body, done) => {
+    try {
+      const rank = req.url.split("?")[0] === "/rank";
+      const decoded = decode(messageType(rank ? "RankRequest" : "UpsertNewsRequest"), body as Buffer);
+      // proto3 sends an empty list as nothing at all.
+      done(null, rank ? { history: [], ...decoded } : { items: [], ...decoded });
+    } catch (err) {
+      done(new NewsrecError("INVALID_ARGUMENT", `body: ${(err as Error).message}`, { field: "body" }), undefined);
+    }
+  });
   f.setErrorHandler(sendError);
   f.setNotFoundHandler((req, reply) => sendError(notFound(`route ${req.method} ${req.url}`) as never, req, reply));
 
@@ -48,9 +63,10 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     requireReady();
     const res = await app.rank.rank(req.body as RankRequest);
     const stop = metrics.stage("serialization");
-    const out = JSON.stringify(res);
+    const wantsProto = `${req.headers.accept ?? ""} ${req.headers["content-type"] ?? ""}`.includes(PROTOBUF);
+    const out = wantsProto ? Buffer.from(encode(messageType("RankResponse"), res)) : JSON.stringify(res);
     stop();
-    return reply.type("application/json; charset=utf-8").send(out);
+    return reply.type(wantsProto ? PROTOBUF : "application/json; charset=utf-8").send(out);
   });
 
   f.put("/news", { schema: { body: upsertBody } }, async (req) => {

@@ -30,11 +30,12 @@ export class HnswIndex {
   constructor(
     readonly dim: number,
     readonly phi: number,
-    private readonly params: HnswParams,
+    private params: HnswParams,
     capacity = 1024,
   ) {
     if (!(phi > 0)) throw new Error("HNSW phi must be positive");
     this.index = new HnswLib.HierarchicalNSW("l2", dim + 1);
+    this.params = { ...params };
     this.index.initIndex({ maxElements: Math.max(capacity, 16), m: params.m, efConstruction: params.efConstruction, randomSeed: 100, allowReplaceDeleted: false });
   }
 
@@ -85,6 +86,11 @@ export class HnswIndex {
     }
     if (this.count >= this.capacity) this.index.resizeIndex(this.capacity * 2);
     this.index.addPoint(point, slot);
+  }
+
+  /** The search beam; larger finds more of the true top-k at a higher latency. */
+  set efSearch(ef: number) {
+    this.params.efSearch = ef;
   }
 
   /** After reading a graph from disk: these labels are tombstones already. */

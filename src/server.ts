@@ -1,0 +1,48 @@
+/**
+ * Both transports over one app, and the lifecycle: ready once the model and catalog are
+ * loaded; on stop, not ready at once (readiness probes and gRPC health turn away new
+ * traffic), in-flight requests finish within the grace period, then the catalog is
+ * compacted and the encoders shut down.
+ */
+import type { FastifyInstance } from "fastify";
+import { createApp, type App } from "./app.ts";
+import type { Config } from "./config.ts";
+import { startGrpcServer, type GrpcServer } from "./grpc/server.ts";
+import { buildHttpServer } from "./http/server.ts";
+
+export interface Running {
+  app: App;
+  http: FastifyInstance;
+  grpc: GrpcServer;
+  url: string;
+  grpcAddress: string;
+  stop(): Promise<void>;
+}
+
+export async function runServer(config: Config, log: (line: string) => void): Promise<Running> {
+  const app = await createApp(config, log);
+  const http = buildHttpServer(app, { logger: config.logLevel === "debug" });
+  let grpc: GrpcServer;
+  let url: string;
+  try {
+    url = await http.listen({ host: config.host, port: config.port });
+    grpc = await startGrpcServer(app, config.host, config.grpcPort);
+  } catch (err) {
+    await http.close();
+    await app.close();
+    throw err;
+  }
+  const grpcAddress = `${config.host.includes(":") ? `[${config.host}]` : config.host}:${grpc.port}`;
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      app.ready = false;
+      grpc.setServing(false);
+      const graceMs = config.shutdownGraceSeconds * 1000;
+      const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs).unref());
+      const drained = Promise.all([http.close(), grpc.close(graceMs)]);
+      if ((await Promise.race([drained, timeout])) === "timeout") log(`grace period of ${config.shutdownGraceSeconds} s over; closing with requests in flight`);
+      await app.close();
+    })());
+  return { app, http, grpc, url, grpcAddress, stop };
+}
