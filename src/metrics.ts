@@ -31,7 +31,12 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const r = [this.registry];
-    if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: "newsrec_" });
+    if (opts.defaultMetrics !== false) {
+      client.collectDefaultMetrics({ register: this.registry, prefix: "newsrec_" });
+      // Gauges that prom-client names with a counter's "_total" suffix (promtool rejects them);
+      // newsrec_nodejs_active_handles and _resources carry the same counts by type.
+      for (const n of ["active_handles_total", "active_requests_total", "active_resources_total"]) this.registry.removeSingleMetric(`newsrec_nodejs_${n}`);
+    }
     this.requests = new client.Counter({ name: "newsrec_requests_total", help: "Requests by transport, method and status.", labelNames: ["transport", "method", "status"], registers: r });
     this.requestSeconds = new client.Histogram({ name: "newsrec_request_duration_seconds", help: "Request latency by transport, method and status.", labelNames: ["transport", "method", "status"], buckets: LATENCY_BUCKETS, registers: r });
     this.stageSeconds = new client.Histogram({ name: "newsrec_rank_stage_duration_seconds", help: "Time spent in each stage of a rank.", labelNames: ["stage"], buckets: LATENCY_BUCKETS, registers: r });
