@@ -20,6 +20,7 @@ interface EmbedOpts {
   fields?: string;
   workers: number;
   threads: number;
+  chunk: number;
 }
 
 export function embedCommand(program: Command): void {
@@ -33,6 +34,7 @@ export function embedCommand(program: Command): void {
     .option("--fields <list>", "text fields to read (default: the bundle's own)")
     .option("--workers <n>", "encoder worker threads", intOption("--workers", 1, 64), Math.max(1, cpus().length - 1))
     .option("--threads <n>", "ONNX threads per worker", intOption("--threads", 1, 64), 1)
+    .option("--chunk <n>", "news per resumable chunk (kept in OUT.partial until the snapshot is written)", intOption("--chunk", 1, 1e9), 50_000)
     .action(async (o: EmbedOpts) => {
       const bundle = loadBundle(o.model);
       const modelFields = bundle.manifest.newsInput.fields as Field[];
@@ -63,7 +65,7 @@ export function embedCommand(program: Command): void {
         const r = await embedNews(items, enc, {
           out: o.out,
           batch: o.batch,
-          chunk: 50_000,
+          chunk: o.chunk,
           inFlight: o.workers * 2,
           inputKey: inputKey(o.news),
           catalog: catalogOptions({ ...cfg, maxAgeHours: 0 }, indexPhi(bundle.manifest)),
