@@ -5,7 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { App } from "../app.ts";
 import { NewsrecError, notFound } from "../errors.ts";
 import { newsParams, rankBody, upsertBody } from "../http/schemas.ts";
@@ -122,7 +122,7 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE]: "NOT_SERVING" });
   health.addToServer(server);
-  const reflection = new ReflectionService(protoLoader.loadSync(PROTO_PATH, { keepCase: false }));
+  const reflection = new ReflectionService(protoLoader.loadSync([PROTO_PATH, healthProtoPath], { keepCase: false }));
   reflection.addToServer(server);
 
   const bound = await new Promise<number>((resolve, reject) =>

@@ -85,6 +85,32 @@ describe("gRPC newsrec.v1.Recommender (real server and client)", () => {
     health.close();
   });
 
+  test("server reflection lists the service and serves its descriptor (what grpcurl uses)", async () => {
+    for (const version of ["v1", "v1alpha"]) {
+      const def = protoLoader.loadSync(require.resolve(`@grpc/reflection/build/proto/grpc/reflection/${version}/reflection.proto`), { keepCase: false });
+      const refl = (grpc.loadPackageDefinition(def) as any).grpc.reflection[version];
+      const client = new refl.ServerReflection(s.grpcAddress, grpc.credentials.createInsecure());
+      const stream = client.ServerReflectionInfo();
+      const replies: any[] = [];
+      const done = new Promise<void>((res, rej) => {
+        stream.on("data", (d: any) => {
+          replies.push(d);
+          if (replies.length === 2) stream.end();
+        });
+        stream.on("end", () => res());
+        stream.on("error", rej);
+      });
+      stream.write({ listServices: "" });
+      stream.write({ fileContainingSymbol: "newsrec.v1.Recommender" });
+      await done;
+      client.close();
+      const services = replies[0].listServicesResponse.service.map((x: any) => x.name);
+      assert.ok(services.includes("newsrec.v1.Recommender"), `${version}: ${services}`);
+      assert.ok(services.includes("grpc.health.v1.Health"), `${version}: ${services}`);
+      assert.ok(replies[1].fileDescriptorResponse.fileDescriptorProto.length >= 1, version);
+    }
+  });
+
   test("POST /rank accepts and returns application/x-protobuf with the same answer as JSON", async () => {
     const body = { userId: "pb", history: ids.slice(0, 8), candidates: ids.slice(200, 220), k: 20 };
     const res = await fetch(`${s.url}/rank`, { method: "POST", headers: { "content-type": "application/x-protobuf", accept: "application/x-protobuf" }, body: Buffer.from(encode(messageType("RankRequest"), body)) });
