@@ -40,14 +40,24 @@ export function readWal(path: string): WalContents {
   while (off + HEADER <= buf.length) {
     const len = buf.readUInt32LE(off);
     const crc = buf.readUInt32LE(off + 4);
+    // A record reaching past the end is a torn append: the crash came mid-write.
     if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
     const payload = buf.subarray(off + HEADER, off + HEADER + len);
-    if (crc32(payload) !== crc) break;
-    try {
-      records.push(JSON.parse(payload.toString("utf8")) as WalRecord);
-    } catch {
-      break;
+    let record: WalRecord | null = null;
+    if (crc32(payload) === crc) {
+      try {
+        record = JSON.parse(payload.toString("utf8")) as WalRecord;
+      } catch {
+        record = null;
+      }
     }
+    if (!record) {
+      // The last record may be torn; a bad record with good data after it is corruption, and
+      // cutting there would drop acknowledged writes, so the server refuses to start instead.
+      if (off + HEADER + len === buf.length) break;
+      throw new Error(`write-ahead log ${path} is corrupt at byte ${off} (a record fails its checksum and more records follow); restore the data dir or move the log aside`);
+    }
+    records.push(record);
     off += HEADER + len;
   }
   const droppedBytes = buf.length - off;

@@ -118,3 +118,27 @@ test("newsrec embed succeeds on the real MIND sample and serve refuses it under 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the write-ahead log: a torn tail is cut, corruption in the middle refuses to load", async () => {
+  const { readWal, WriteAheadLog } = await import("../../src/catalog/wal.ts");
+  const { appendFileSync, readFileSync: read, writeFileSync: write } = await import("node:fs");
+  const dir = tmp();
+  try {
+    const path = join(dir, "wal.log");
+    const wal = await WriteAheadLog.open(path);
+    for (let i = 1; i <= 3; i++) await wal.append({ seq: i, op: "delete", id: `n${i}` });
+    await wal.close();
+    const whole = read(path);
+    appendFileSync(path, whole.subarray(0, 12)); // half of a fourth record
+    const torn = readWal(path);
+    assert.deepEqual(torn.records.map((r) => r.seq), [1, 2, 3]);
+    assert.equal(torn.droppedBytes, 12);
+    assert.equal(read(path).length, whole.length, "the torn tail is cut off the file");
+    const bad = Buffer.from(whole);
+    bad[10] = bad[10]! ^ 0xff; // inside the first record's payload
+    write(path, bad);
+    assert.throws(() => readWal(path), /wal\.log is corrupt at byte 0/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
