@@ -110,6 +110,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
   const rank = new RankService(catalog, encoders, cache, metrics);
   if (durable) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;
+  metrics.isReady = () => app.ready;
   let timer: NodeJS.Timeout | null = null;
   const app: App = {
     config,

@@ -24,6 +24,9 @@ export class Metrics {
   readonly coldStarts: client.Counter;
   readonly walBytes: client.Gauge;
   readonly snapshotAge: client.Gauge;
+  readonly ready: client.Gauge;
+  /** Whether the server is ready (model loaded, catalog restored, not draining). */
+  isReady: () => boolean = () => false;
   /** When the catalog was last snapshotted (ms), or null when it is not durable. */
   lastSnapshotAt: () => number | null = () => null;
   readonly rejected: client.Counter<"reason">;
@@ -56,6 +59,14 @@ export class Metrics {
       collect() {
         const t = self.lastSnapshotAt();
         if (t !== null) this.set((Date.now() - t) / 1000);
+      },
+    });
+    this.ready = new client.Gauge({
+      name: "newsrec_ready",
+      help: "1 when the server is ready for traffic (what /readyz and gRPC health report), else 0.",
+      registers: r,
+      collect() {
+        this.set(self.isReady() ? 1 : 0);
       },
     });
     this.coldStarts = new client.Counter({ name: "newsrec_cold_starts_total", help: "Ranks served by the cold-start fallback.", registers: r });
