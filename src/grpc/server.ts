@@ -20,6 +20,13 @@ export const SERVICE = `${PACKAGE}.Recommender`;
 
 type Handler = (req: Record<string, unknown>, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<object>;
 
+/** The client's deadline as a performance.now() time (Infinity when it set none). */
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : Number(d);
+  return Number.isFinite(ms) ? performance.now() + (ms - Date.now()) : Infinity;
+}
+
 /** A request that failed to decode travels to the handler as this marker, to become INVALID_ARGUMENT. */
 const DECODE_FAILED = Symbol("decode failed");
 
@@ -67,10 +74,10 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
     if (!app.ready) throw new NewsrecError("NOT_READY", "the server is not ready");
   };
   const handlers: Record<string, Handler> = {
-    Rank: async (req) => {
+    Rank: async (req, call) => {
       requireReady();
       const body = check<RankRequest>(rankBody(config), { history: [], ...req });
-      return app.rank.rank(body);
+      return app.rank.rank(body, deadlineOf(call));
     },
     UpsertNews: async (req, call) => {
       requireAdmin(call.metadata);
@@ -108,8 +115,7 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
       };
       const decodeError = call.request[DECODE_FAILED] as string | undefined;
       if (decodeError) return finish(toServiceError(new NewsrecError("INVALID_ARGUMENT", `body: ${decodeError}`, { field: "body" })));
-      const deadline = call.getDeadline();
-      if (deadline instanceof Date ? deadline.getTime() <= Date.now() : typeof deadline === "number" && Number.isFinite(deadline) && deadline <= Date.now()) {
+      if (deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>) <= performance.now()) {
         return finish(toServiceError(new NewsrecError("DEADLINE_EXCEEDED", "the deadline passed before the work began")));
       }
       fn(call.request as Record<string, unknown>, call as grpc.ServerUnaryCall<unknown, unknown>).then(

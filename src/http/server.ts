@@ -61,7 +61,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
 
   f.post("/rank", { schema: { body: rankBody(config) } }, async (req, reply) => {
     requireReady();
-    const res = await app.rank.rank(req.body as RankRequest);
+    const res = await app.rank.rank(req.body as RankRequest, performance.now() + config.requestTimeoutMs);
     const stop = metrics.stage("serialization");
     const wantsProto = `${req.headers.accept ?? ""} ${req.headers["content-type"] ?? ""}`.includes(PROTOBUF);
     const out = wantsProto ? Buffer.from(encode(messageType("RankResponse"), res)) : JSON.stringify(res);

@@ -4,7 +4,7 @@
  * items keep gathering, so batches grow with load. The queue is bounded: past maxQueue
  * waiting items, submit fails at once with OVERLOADED instead of letting latency grow.
  */
-import { overloaded } from "../errors.ts";
+import { NewsrecError, overloaded } from "../errors.ts";
 
 export interface BatcherOptions {
   maxBatch: number;
@@ -18,6 +18,8 @@ export interface BatcherOptions {
 
 interface Entry<I, O> {
   item: I;
+  /** performance.now() after which nobody waits for this item any more. */
+  deadline: number;
   resolve: (o: O) => void;
   reject: (e: unknown) => void;
   enqueued: number;
@@ -37,10 +39,11 @@ export class MicroBatcher<I, O> {
     return this.queue.length;
   }
 
-  submit(item: I): Promise<O> {
+  /** deadline: an absolute performance.now() time; items still queued after it are dropped unrun. */
+  submit(item: I, deadline = Infinity): Promise<O> {
     if (this.queue.length >= this.opts.maxQueue) return Promise.reject(overloaded(`the ${this.opts.name} encoder queue`));
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject, enqueued: performance.now() });
+      this.queue.push({ item, resolve, reject, enqueued: performance.now(), deadline });
       this.schedule();
     });
   }
@@ -64,8 +67,17 @@ export class MicroBatcher<I, O> {
       this.timer = null;
     }
     if (this.inFlight >= this.opts.concurrency || !this.queue.length) return;
-    const batch = this.queue.splice(0, this.opts.maxBatch);
     const now = performance.now();
+    // Work whose caller has given up is abandoned here, before it costs an encoder run.
+    if (this.queue.some((e) => e.deadline <= now)) {
+      this.queue = this.queue.filter((e) => {
+        if (e.deadline > now) return true;
+        e.reject(new NewsrecError("DEADLINE_EXCEEDED", `the request deadline passed while waiting for the ${this.opts.name} encoder`));
+        return false;
+      });
+      if (!this.queue.length) return;
+    }
+    const batch = this.queue.splice(0, this.opts.maxBatch);
     this.opts.onBatch?.(batch.length, batch.map((e) => (now - e.enqueued) / 1000));
     this.inFlight++;
     this.runBatch(batch.map((e) => e.item)).then(

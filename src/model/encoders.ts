@@ -92,8 +92,8 @@ export class Encoders {
     return this.runNews(rows);
   }
 
-  encodeUser(input: UserInput): Promise<UserVector> {
-    return this.userBatcher.submit(input);
+  encodeUser(input: UserInput, deadline?: number): Promise<UserVector> {
+    return this.userBatcher.submit(input, deadline);
   }
 
   private async runNews(rows: number[][]): Promise<Float32Array[]> {

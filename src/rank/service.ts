@@ -35,7 +35,7 @@ export class RankService {
   }
 
   /** The user vector for a known history, from the cache or the encoder. */
-  async userVector(userId: string | undefined, known: string[], slots: number[]): Promise<{ user: UserVector; hit: boolean }> {
+  async userVector(userId: string | undefined, known: string[], slots: number[], deadline?: number): Promise<{ user: UserVector; hit: boolean }> {
     let stop = this.metrics.stage("cache_lookup");
     const key = this.cache.key(userId, known);
     const cached = this.cache.get(key);
@@ -45,15 +45,16 @@ export class RankService {
     stop = this.metrics.stage("user_encoding");
     const user =
       this.encoders.bundle.manifest.encoders.user.input === "news_vectors"
-        ? await this.encoders.encodeUser({ kind: "vectors", vectors: slots.map((s) => this.catalog.vectorAt(s)) })
-        : await this.encoders.encodeUser({ kind: "titles", titlesNewestFirst: slots.map((s) => this.catalog.metaAt(s).title).reverse() });
+        ? await this.encoders.encodeUser({ kind: "vectors", vectors: slots.map((s) => this.catalog.vectorAt(s)) }, deadline)
+        : await this.encoders.encodeUser({ kind: "titles", titlesNewestFirst: slots.map((s) => this.catalog.metaAt(s).title).reverse() }, deadline);
     stop();
     this.cache.set(key, user);
     this.metrics.cacheEntries.set(this.cache.size);
     return { user, hit: false };
   }
 
-  async rank(req: RankRequest): Promise<RankResponse> {
+  /** deadline: an absolute performance.now() time past which queued encoder work is abandoned. */
+  async rank(req: RankRequest, deadline?: number): Promise<RankResponse> {
     const k = req.k ?? DEFAULT_K;
     if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw invalid("k", `must be an integer from 1 to ${MAX_K}`);
     const maxHistory = this.encoders.bundle.manifest.userInput.maxHistory;
@@ -75,7 +76,7 @@ export class RankService {
     let user: UserVector | null = null;
     let userCache: RankResponse["userCache"] = "none";
     if (!coldStart) {
-      const r = await this.userVector(req.userId, known, slots);
+      const r = await this.userVector(req.userId, known, slots, deadline);
       user = r.user;
       userCache = r.hit ? "hit" : "miss";
     } else {

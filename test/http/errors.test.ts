@@ -120,3 +120,18 @@ describe("overload", () => {
     }
   });
 });
+
+describe("deadlines", () => {
+  test("a rank still waiting for the encoder at its deadline gets 504 DEADLINE_EXCEEDED, and the work is dropped", async () => {
+    const s = await startServer({ demoNews: 300, requestTimeoutMs: 5, maxWaitMs: 100, maxBatch: 1000 });
+    try {
+      const r = await post(`${s.url}/rank`, { userId: "late", history: ["N1", "N2", "N3"] });
+      assert.equal(r.status, 504);
+      assert.equal(r.body.error.code, "DEADLINE_EXCEEDED");
+      const batches = await (await fetch(`${s.url}/metrics`)).text();
+      assert.doesNotMatch(batches, /newsrec_encoder_batch_size_count\{encoder="user"\} [1-9]/, "no user-encoder run happened");
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -40,3 +40,17 @@ test("a failed run rejects every item of its batch", async () => {
   const rs = await Promise.allSettled([b.submit(1), b.submit(2)]);
   assert.ok(rs.every((r) => r.status === "rejected"));
 });
+
+test("items whose deadline passed while queued are dropped unrun with DEADLINE_EXCEEDED", async () => {
+  const ran: number[] = [];
+  const b = new MicroBatcher<number, number>({ maxBatch: 8, maxWaitMs: 30, maxQueue: 100, concurrency: 1, name: "user" }, async (xs) => {
+    ran.push(...xs);
+    return xs;
+  });
+  const now = performance.now();
+  const late = b.submit(1, now + 5);
+  const fine = b.submit(2, now + 10_000);
+  await assert.rejects(late, (e: NewsrecError) => e.code === "DEADLINE_EXCEEDED");
+  assert.equal(await fine, 2);
+  assert.deepEqual(ran, [2]);
+});
