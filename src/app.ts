@@ -17,8 +17,23 @@ import { Metrics } from "./metrics.ts";
 import { UserCache } from "./rank/cache.ts";
 import { RankService } from "./rank/service.ts";
 
+/** Counts requests in progress across transports; refuses past the limit. */
+export class Admission {
+  inFlight = 0;
+  constructor(readonly limit: number) {}
+  tryEnter(): boolean {
+    if (this.inFlight >= this.limit) return false;
+    this.inFlight++;
+    return true;
+  }
+  leave(): void {
+    this.inFlight--;
+  }
+}
+
 export interface App {
   config: Config;
+  admission: Admission;
   metrics: Metrics;
   encoders: Encoders;
   catalog: Catalog;
@@ -114,6 +129,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   let timer: NodeJS.Timeout | null = null;
   const app: App = {
     config,
+    admission: new Admission(config.maxInFlight),
     metrics,
     encoders,
     catalog,

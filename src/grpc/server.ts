@@ -7,7 +7,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { App } from "../app.ts";
-import { NewsrecError, notFound } from "../errors.ts";
+import { NewsrecError, notFound, overloaded } from "../errors.ts";
 import { newsParams, rankBody, upsertBody } from "../http/schemas.ts";
 import type { RankRequest } from "../rank/types.ts";
 import type { NewsMeta } from "../catalog/store.ts";
@@ -104,7 +104,9 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
   for (const [name, fn] of Object.entries(handlers)) {
     impl[name] = (call: grpc.ServerUnaryCall<Record<string | symbol, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const end = metrics.requestSeconds.startTimer();
+      const admitted = app.admission.tryEnter();
       const finish = (err: ReturnType<typeof toServiceError> | null, value?: object) => {
+        if (admitted) app.admission.leave();
         const labels = { transport: "grpc", method: name, status: grpc.status[err ? err.code : grpc.status.OK]! };
         metrics.requests.inc(labels);
         end(labels);
@@ -113,6 +115,10 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
         if (err) callback(err);
         else callback(null, value);
       };
+      if (!admitted) {
+        metrics.rejected.inc({ reason: "in_flight" });
+        return finish(toServiceError(overloaded("the server")));
+      }
       const decodeError = call.request[DECODE_FAILED] as string | undefined;
       if (decodeError) return finish(toServiceError(new NewsrecError("INVALID_ARGUMENT", `body: ${decodeError}`, { field: "body" })));
       if (deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>) <= performance.now()) {

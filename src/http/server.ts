@@ -1,7 +1,7 @@
 /** The HTTP transport: routes over the rank service and the catalog writer. */
 import Fastify, { type FastifyInstance } from "fastify";
 import type { App } from "../app.ts";
-import { NewsrecError, notFound } from "../errors.ts";
+import { NewsrecError, notFound, overloaded } from "../errors.ts";
 import type { RankRequest } from "../rank/types.ts";
 import { newsParams, rankBody, upsertBody } from "./schemas.ts";
 import { sendError } from "./errors.ts";
@@ -35,7 +35,27 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   f.setErrorHandler(sendError);
   f.setNotFoundHandler((req, reply) => sendError(notFound(`route ${req.method} ${req.url}`) as never, req, reply));
 
+  // Admission control: past maxInFlight requests in progress (on both transports), refuse at
+  // once rather than queue without bound. Probes and metrics are always answered.
+  f.addHook("onRequest", async (req) => {
+    if (req.url.startsWith("/rank") || req.url.startsWith("/news")) {
+      if (!app.admission.tryEnter()) {
+        metrics.rejected.inc({ reason: "in_flight" });
+        throw overloaded("the server");
+      }
+      (req as { admitted?: boolean }).admitted = true;
+    }
+  });
+  const release = (req: object) => {
+    const r = req as { admitted?: boolean };
+    if (r.admitted) {
+      r.admitted = false;
+      app.admission.leave();
+    }
+  };
+  f.addHook("onRequestAbort", async (req) => release(req));
   f.addHook("onResponse", async (req, reply) => {
+    release(req);
     const method = req.routeOptions.url ? `${req.method} ${req.routeOptions.url}` : "unmatched";
     const labels = { transport: "http", method, status: String(reply.statusCode) };
     metrics.requests.inc(labels);

@@ -135,3 +135,21 @@ describe("deadlines", () => {
     }
   });
 });
+
+describe("admission control", () => {
+  test("past maxInFlight requests in progress, new ones get 503 OVERLOADED at once, and the count returns to zero", async () => {
+    const s = await startServer({ demoNews: 300, maxInFlight: 2, maxWaitMs: 200, maxBatch: 1000 });
+    try {
+      const ids = [...s.app.catalog.entries()].map((e) => e.meta.id);
+      // Misses wait up to 200 ms for their batch, so the first two hold both places.
+      const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => post(`${s.url}/rank`, { userId: `a${i}`, history: ids.slice(i, i + 5) })));
+      const codes = rs.map((r) => r.status).sort();
+      assert.deepEqual(codes, [200, 200, 503, 503, 503, 503]);
+      assert.ok(rs.filter((r) => r.status === 503).every((r) => r.body.error.code === "OVERLOADED" && r.headers.get("retry-after") === "1"));
+      assert.equal(s.app.admission.inFlight, 0);
+      assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+});
