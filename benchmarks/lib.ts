@@ -1,5 +1,6 @@
 /** Shared benchmark plumbing: servers in child processes, autocannon runs, metric scrapes. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 
@@ -77,4 +78,40 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Resident set size of a process, in MiB (Linux). */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** The q-quantile (seconds) of a Prometheus histogram between two scrapes, by linear interpolation in the bucket. */
+export async function histogramQuantile(url: string, name: string, labels: string, q: number, before?: Map<number, number>): Promise<{ q: number; buckets: Map<number, number> }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}_bucket{`) || !line.includes(labels)) continue;
+    const le = /le="([^"]+)"/.exec(line)![1]!;
+    const v = Number(line.split(" ").pop());
+    const key = le === "+Inf" ? Infinity : Number(le);
+    buckets.set(key, (buckets.get(key) ?? 0) + v);
+  }
+  const les = [...buckets.keys()].sort((a, b) => a - b);
+  const counts = les.map((le) => buckets.get(le)! - (before?.get(le) ?? 0));
+  const total = counts[counts.length - 1] ?? 0;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (let i = 0; i < les.length; i++) {
+    if (counts[i]! >= q * total) {
+      const le = les[i]!;
+      if (!Number.isFinite(le)) return { q: prevLe, buckets };
+      const frac = counts[i]! === prevCount ? 0 : (q * total - prevCount) / (counts[i]! - prevCount);
+      return { q: prevLe + (le - prevLe) * frac, buckets };
+    }
+    prevLe = les[i]!;
+    prevCount = counts[i]!;
+  }
+  return { q: NaN, buckets };
 }

@@ -25,7 +25,7 @@ export const ConfigSchema = Type.Object(
     intraOpThreads: Int(1, 64, 1, "ONNX threads per worker"),
     maxBatch: Int(1, 4096, 32, "micro-batch: most items per encoder run"),
     maxWaitMs: Type.Number({ minimum: 0, maximum: 1000, default: 1, description: "micro-batch: longest wait for more items" }),
-    maxInFlight: Int(1, 1_000_000, 512, "HTTP and gRPC requests in progress at once; past it, new ones are refused at once (503 / RESOURCE_EXHAUSTED)"),
+    maxInFlight: Int(1, 1_000_000, 64, "HTTP and gRPC requests in progress at once; past it, new ones are refused at once (503 / RESOURCE_EXHAUSTED). About saturation throughput times the latency you accept"),
     requestTimeoutMs: Int(1, 600_000, 2000, "per-request deadline for a rank over HTTP; gRPC uses the client's deadline"),
     maxQueue: Int(1, 1_000_000, 2048, "items waiting for an encoder before requests are refused"),
     cacheMaxEntries: Int(0, 100_000_000, 200_000, "user vectors kept"),

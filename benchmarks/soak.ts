@@ -1,0 +1,70 @@
+/**
+ * Soak: BENCH_SOAK_SECONDS (600) of mixed traffic at a fixed rate (BENCH_SOAK_RATE, 300/s):
+ * cache-hit and cache-miss ranks, upserts and deletes, against a server with a data dir
+ * (write-ahead log, compaction every 60 s). Reports errors and resident-memory growth after a
+ * one-minute warm-up. Bounded: fixed duration and rate, loopback only.
+ * Run: node --import tsx benchmarks/soak.ts
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { env, load, prng, rssMiB, startChild } from "./lib.ts";
+
+const NEWS = env("BENCH_NEWS", 20_000);
+const SECONDS = env("BENCH_SOAK_SECONDS", 600);
+const RATE = env("BENCH_SOAK_RATE", 300);
+const WARMUP = Math.min(60, Math.floor(SECONDS / 5));
+const rand = prng(9);
+const id = () => `N${1 + Math.floor(rand() * NEWS)}`;
+const warm = Array.from({ length: 500 }, (_, i) => JSON.stringify({ userId: `w${i}`, history: Array.from({ length: 30 }, id) }));
+let seq = 0;
+let deleted = 0;
+const json = { "content-type": "application/json" };
+
+function next(): { method: "POST" | "PUT" | "DELETE"; path: string; body?: string } {
+  const x = rand();
+  if (x < 0.55) return { method: "POST", path: "/rank", body: warm[Math.floor(rand() * warm.length)]! };
+  if (x < 0.75) return { method: "POST", path: "/rank", body: JSON.stringify({ userId: `m${seq}-${x}`, history: Array.from({ length: 50 }, id) }) };
+  // Deletes trail upserts by 200 writes, so the item surely exists.
+  if (x < 0.85 && seq - deleted > 200) return { method: "DELETE", path: `/news/S${deleted++}` };
+  const n = seq++;
+  return { method: "PUT", path: "/news", body: JSON.stringify({ items: [{ id: `S${n}`, title: `Storm forecast and travel delays update ${n}`, category: "weather", publishedAt: new Date().toISOString() }] }) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "newsrec-soak-"));
+const server = await startChild(["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--data-dir", dir, "--compact-interval-seconds", "60", "--log-level", "warn"]);
+const pid = server.proc.pid!;
+for (const w of warm) await fetch(`${server.url}/rank`, { method: "POST", headers: json, body: w });
+const samples: { t: number; rss: number }[] = [];
+const t0 = Date.now();
+const sampler = setInterval(() => samples.push({ t: (Date.now() - t0) / 1000, rss: rssMiB(pid) }), 5000);
+const r = await load({
+  url: server.url,
+  connections: 16,
+  duration: SECONDS,
+  overallRate: RATE,
+  requests: [{ method: "POST", path: "/rank", headers: json, setupRequest: (req: any) => ({ ...req, ...next(), headers: json }) }],
+});
+clearInterval(sampler);
+const items = (await (await fetch(`${server.url}/readyz`)).json()) as { catalogItems: number };
+await server.stop();
+rmSync(dir, { recursive: true, force: true });
+
+const afterWarm = samples.filter((s) => s.t >= WARMUP);
+const base = afterWarm[0]?.rss ?? NaN;
+const end = afterWarm[afterWarm.length - 1]?.rss ?? NaN;
+const max = Math.max(...afterWarm.map((s) => s.rss));
+console.log(
+  [
+    `### Soak: ${SECONDS} s of mixed traffic at ${RATE}/s (${new Date().toISOString().slice(0, 10)})`,
+    "",
+    `Mix: 55% cache-hit ranks, 20% cache-miss ranks (history 50), about 15% upserts and 10% deletes, through the write-ahead log with compaction every 60 s.`,
+    "",
+    `| requests | req/s | p50 ms | p99 ms | non-2xx | errors | upserts | deletes | catalog at end |`,
+    `| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+    `| ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${seq} | ${deleted} | ${items.catalogItems} |`,
+    "",
+    `Resident memory after the ${WARMUP} s warm-up: ${base.toFixed(0)} MiB; at the end ${end.toFixed(0)} MiB (${((100 * (end - base)) / base).toFixed(1)}% growth); highest ${max.toFixed(0)} MiB.`,
+    `Samples (s: MiB): ${samples.filter((_, i) => i % 12 === 0).map((s) => `${s.t.toFixed(0)}: ${s.rss.toFixed(0)}`).join(", ")}.`,
+  ].join("\n"),
+);
