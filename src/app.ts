@@ -20,7 +20,7 @@ import { RankService } from "./rank/service.ts";
 /** Counts requests in progress across transports; refuses past the limit. */
 export class Admission {
   inFlight = 0;
-  constructor(readonly limit: number) {}
+  constructor(public limit: number) {}
   tryEnter(): boolean {
     if (this.inFlight >= this.limit) return false;
     this.inFlight++;

@@ -11,7 +11,7 @@ import { progress } from "./progress.ts";
 
 interface EvalOptions {
   model: string;
-  news: string;
+  news?: string;
   behaviors: string;
   limit?: number;
   compare?: string;
@@ -19,17 +19,20 @@ interface EvalOptions {
   workers: number;
 }
 
-async function runOne(model: string, news: NewsMeta[], impressions: Impression[], o: EvalOptions): Promise<{ name: string; result: EvalResult }> {
-  const config = buildConfig({ model, demoNews: 0, workers: o.workers, cacheMaxEntries: 100_000, logLevel: "warn", exactMaxItems: 0 });
+async function runOne(model: string, news: NewsMeta[] | null, impressions: Impression[], o: EvalOptions, snapshot?: string): Promise<{ name: string; result: EvalResult }> {
+  // With a snapshot, the catalog (and its fingerprint check) is the server's own startup path.
+  const config = buildConfig({ model, demoNews: 0, workers: o.workers, cacheMaxEntries: 100_000, logLevel: "warn", exactMaxItems: 0, ...(snapshot ? { snapshot } : {}) });
   const log = (l: string) => process.stderr.write(`newsrec eval: ${l}\n`);
   const app: App = await createApp(config, log);
   try {
     const m = app.encoders.bundle.manifest;
     const name = `${m.name} ${m.version}`;
-    const p1 = progress(`embedding news (${name})`, news.length);
-    // Rerank scores exactly; the HNSW graph is not needed.
-    await embedInto(app.catalog, app.encoders, news, 256, (d) => p1.update(d), false);
-    p1.stop();
+    if (news) {
+      const p1 = progress(`embedding news (${name})`, news.length);
+      // Rerank scores exactly; the HNSW graph is not needed.
+      await embedInto(app.catalog, app.encoders, news, 256, (d) => p1.update(d), false);
+      p1.stop();
+    }
     const p2 = progress(`ranking impressions (${name})`, impressions.length);
     const result = await evaluate(app.rank, impressions, { concurrency: o.concurrency, onProgress: (d) => p2.update(d) });
     p2.stop();
@@ -52,21 +55,22 @@ export function evalCommand(program: Command): void {
     .command("eval")
     .description("score MIND impressions through the serving path: AUC, MRR, nDCG@5, nDCG@10")
     .requiredOption("--model <dir>", "model bundle")
-    .requiredOption("--news <file>", "news.tsv (MIND) or .jsonl")
+    .option("--news <file>", "news.tsv (MIND) or .jsonl, embedded with the model (or give --snapshot)")
     .requiredOption("--behaviors <file>", "behaviors.tsv (MIND)")
-    .option("--snapshot <dir>", "catalog snapshot to use instead of embedding --news")
+    .option("--snapshot <dir>", "a snapshot made by newsrec embed with the same model, instead of --news")
     .option("--limit <n>", "first N impressions only", intOption("--limit", 1, 1e9))
     .option("--compare <dir>", "a second bundle, evaluated side by side")
     .option("--concurrency <n>", "impressions in flight", intOption("--concurrency", 1, 4096), 64)
     .option("--workers <n>", "encoder worker threads", intOption("--workers", 1, 64), 1)
     .action(async (o: EvalOptions & { snapshot?: string }) => {
-      if (o.snapshot) throw new Error("--snapshot: snapshots are read by the serve command; eval embeds --news itself");
-      const nf = await readNewsFile(o.news);
+      if (!o.news === !o.snapshot) throw new Error("give exactly one of --news and --snapshot");
+      if (o.snapshot && o.compare) throw new Error("--compare needs --news: a snapshot holds the vectors of one model only");
+      const nf = o.news ? await readNewsFile(o.news) : { items: null, problems: [] };
       for (const p of nf.problems.slice(0, 10)) process.stderr.write(`${o.news}:${p.line}: skipped: ${p.reason}\n`);
-      if (!nf.items.length) throw new Error(`${o.news}: no usable news rows`);
+      if (nf.items && !nf.items.length) throw new Error(`${o.news}: no usable news rows`);
       const bh = await readBehaviors(o.behaviors, o.limit);
       for (const p of bh.problems.slice(0, 10)) process.stderr.write(`${o.behaviors}:${p.line}: skipped: ${p.reason}\n`);
-      const rows = [await runOne(o.model, nf.items, bh.impressions, o)];
+      const rows = [await runOne(o.model, nf.items, bh.impressions, o, o.snapshot)];
       if (o.compare) rows.push(await runOne(o.compare, nf.items, bh.impressions, o));
       process.stderr.write(table(rows));
       const r = rows[0]!.result;

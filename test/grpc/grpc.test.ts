@@ -74,6 +74,22 @@ describe("gRPC newsrec.v1.Recommender (real server and client)", () => {
     await assert.rejects(call(client, "Rank", { history: ids.slice(0, 5) }, { deadline: new Date(Date.now() - 1) }), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
   });
 
+  test("overload is RESOURCE_EXHAUSTED and not ready is UNAVAILABLE", async () => {
+    const limit = s.app.admission.limit;
+    s.app.admission.limit = 0;
+    try {
+      await assert.rejects(call(client, "Rank", { history: ids.slice(0, 3) }), (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED && e.metadata.get("retry-after")[0] === "1");
+    } finally {
+      s.app.admission.limit = limit;
+    }
+    s.app.ready = false;
+    try {
+      await assert.rejects(call(client, "Rank", { history: [] }), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
+    } finally {
+      s.app.ready = true;
+    }
+  });
+
   test("grpc.health.v1.Health says SERVING when ready and NOT_SERVING when not", async () => {
     const health = new healthPkg.grpc.health.v1.Health(s.grpcAddress, grpc.credentials.createInsecure());
     const check = (service: string) => new Promise<any>((res, rej) => health.Check({ service }, (e: Error | null, v: any) => (e ? rej(e) : res(v))));
