@@ -9,6 +9,8 @@ export const env = (name: string, dflt: number): number => (process.env[name] ? 
 
 export interface Child {
   url: string;
+  /** The server's gRPC address, when its log named one. */
+  grpcAddress: string | null;
   proc: ChildProcess;
   stop(): Promise<void>;
 }
@@ -27,6 +29,7 @@ export function startChild(args: string[], opts: { script?: string; env?: Record
         proc.stderr!.resume();
         resolve({
           url: m[1]!,
+          grpcAddress: /gRPC on (\S+?);/.exec(log)?.[1] ?? null,
           proc,
           stop: () =>
             new Promise<void>((r) => {

@@ -105,6 +105,13 @@ test("the Grafana dashboard has the panels an operator needs, each with a query"
   for (const p of d.panels) assert.ok(p.targets.length && p.targets.every((t: any) => /newsrec_/.test(t.expr)), p.title);
 });
 
+test("both Dockerfiles pass dockerfilelint", () => {
+  const bin = join(ROOT, "node_modules/.bin/dockerfilelint");
+  const r = spawnSync(bin, [join(ROOT, "deploy/Dockerfile"), join(ROOT, "deploy/Dockerfile.cuda")], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal((r.stdout.match(/Issues: None found/g) ?? []).length, 2, r.stdout);
+});
+
 test("both images run the command the tests run, as a non-root user, with a health check", () => {
   for (const f of ["Dockerfile", "Dockerfile.cuda"]) {
     const text = readFileSync(join(ROOT, "deploy", f), "utf8");
