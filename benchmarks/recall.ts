@@ -5,7 +5,8 @@
  * Run: node --import tsx benchmarks/recall.ts
  */
 import { Catalog, catalogOptions } from "../src/catalog/store.ts";
-import { demoNews, embedInto } from "../src/catalog/demo.ts";
+import { demoNews } from "../src/catalog/demo.ts";
+import { embedInto } from "../src/catalog/embed.ts";
 import { buildConfig, fromEnv } from "../src/config.ts";
 import { indexPhi, loadBundle } from "../src/model/bundle.ts";
 import { Encoders } from "../src/model/encoders.ts";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { createApp, type App } from "../app.ts";
-import { embedInto } from "../catalog/demo.ts";
+import { embedInto } from "../catalog/embed.ts";
 import { readNewsFile } from "../catalog/newsfile.ts";
 import { buildConfig } from "../config.ts";
 import { readBehaviors, type Impression } from "../eval/behaviors.ts";
