@@ -21,15 +21,14 @@ let seq = 0;
 let deleted = 0;
 const json = { "content-type": "application/json" };
 
-function next(): { method: "POST" | "PUT" | "DELETE"; path: string; body?: string } {
-  const x = rand();
-  if (x < 0.55) return { method: "POST", path: "/rank", body: warm[Math.floor(rand() * warm.length)]! };
-  if (x < 0.75) return { method: "POST", path: "/rank", body: JSON.stringify({ userId: `m${seq}-${x}`, history: Array.from({ length: 50 }, id) }) };
-  // Deletes trail upserts by 200 writes, so the item surely exists.
-  if (x < 0.85 && seq - deleted > 200) return { method: "DELETE", path: `/news/S${deleted++}` };
+const hit = () => warm[Math.floor(rand() * warm.length)]!;
+const miss = () => JSON.stringify({ userId: `m${Math.floor(rand() * 1e12)}`, history: Array.from({ length: 50 }, id) });
+const upsert = () => {
   const n = seq++;
-  return { method: "PUT", path: "/news", body: JSON.stringify({ items: [{ id: `S${n}`, title: `Storm forecast and travel delays update ${n}`, category: "weather", publishedAt: new Date().toISOString() }] }) };
-}
+  return JSON.stringify({ items: [{ id: `S${n}`, title: `Storm forecast and travel delays update ${n}`, category: "weather", publishedAt: new Date().toISOString() }] });
+};
+// Deletes trail upserts by 200 writes, so the item surely exists (else it deletes a demo item).
+const victim = () => (seq - deleted > 200 ? `/news/S${deleted++}` : `/news/N${1 + deleted++}`);
 
 const dir = mkdtempSync(join(tmpdir(), "newsrec-soak-"));
 const server = await startChild(["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--data-dir", dir, "--compact-interval-seconds", "60", "--log-level", "warn"]);
@@ -38,13 +37,29 @@ for (const w of warm) await fetch(`${server.url}/rank`, { method: "POST", header
 const samples: { t: number; rss: number }[] = [];
 const t0 = Date.now();
 const sampler = setInterval(() => samples.push({ t: (Date.now() - t0) / 1000, rss: rssMiB(pid) }), 5000);
-const r = await load({
-  url: server.url,
-  connections: 16,
-  duration: SECONDS,
-  overallRate: RATE,
-  requests: [{ method: "POST", path: "/rank", headers: json, setupRequest: (req: any) => ({ ...req, ...next(), headers: json }) }],
-});
+// One load per request kind, each at its share of the rate: autocannon keeps a connection's
+// requests of one shape, and each kind gets its own latency figures.
+const kinds = [
+  { name: "rank, cache hit", share: 0.55, method: "POST", path: "/rank", body: hit },
+  { name: "rank, cache miss", share: 0.2, method: "POST", path: "/rank", body: miss },
+  { name: "upsert", share: 0.15, method: "PUT", path: "/news", body: upsert },
+  { name: "delete", share: 0.1, method: "DELETE", path: null, body: null },
+] as const;
+const results = await Promise.all(
+  kinds.map((k) =>
+    load({
+      url: server.url,
+      connections: k.method === "POST" ? 8 : 2,
+      duration: SECONDS,
+      overallRate: Math.max(1, Math.round(RATE * k.share)),
+      requests: [
+        k.body
+          ? { method: k.method, path: k.path!, headers: json, setupRequest: (req: any) => ({ ...req, body: k.body!() }) }
+          : { method: "DELETE", path: "/news/N1", setupRequest: (req: any) => ({ ...req, path: victim() }) },
+      ],
+    }),
+  ),
+);
 clearInterval(sampler);
 const items = (await (await fetch(`${server.url}/readyz`)).json()) as { catalogItems: number };
 await server.stop();
@@ -60,9 +75,11 @@ console.log(
     "",
     `Mix: 55% cache-hit ranks, 20% cache-miss ranks (history 50), about 15% upserts and 10% deletes, through the write-ahead log with compaction every 60 s.`,
     "",
-    `| requests | req/s | p50 ms | p99 ms | non-2xx | errors | upserts | deletes | catalog at end |`,
-    `| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
-    `| ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${seq} | ${deleted} | ${items.catalogItems} |`,
+    `| kind | requests | req/s | p50 ms | p99 ms | non-2xx | errors |`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
+    ...results.map((r, i) => `| ${kinds[i]!.name} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} |`),
+    "",
+    `Catalog at the end: ${items.catalogItems} items (${NEWS} demo + ${results[2]!.requests} upserts − ${results[3]!.requests} deletes).`,
     "",
     `Resident memory after the ${WARMUP} s warm-up: ${base.toFixed(0)} MiB; at the end ${end.toFixed(0)} MiB (${((100 * (end - base)) / base).toFixed(1)}% growth); highest ${max.toFixed(0)} MiB.`,
     `Samples (s: MiB): ${samples.filter((_, i) => i % 12 === 0).map((s) => `${s.t.toFixed(0)}: ${s.rss.toFixed(0)}`).join(", ")}.`,
