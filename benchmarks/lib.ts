@@ -18,7 +18,9 @@ export interface Child {
 /** Starts `newsrec serve` (or another script) on a free port and waits for its address line. */
 export function startChild(args: string[], opts: { script?: string; env?: Record<string, string> } = {}): Promise<Child> {
   const script = opts.script ?? `${ROOT}/bin/newsrec.mjs`;
-  const proc = spawn(process.execPath, [...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  // BENCH_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, ...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   return new Promise((resolve, reject) => {
     const onData = (b: Buffer) => {

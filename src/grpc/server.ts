@@ -73,10 +73,12 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
   const requireReady = () => {
     if (!app.ready) throw new NewsrecError("NOT_READY", "the server is not ready");
   };
+  // Built once: check() compiles a validator per schema object.
+  const rankSchema = rankBody(config);
   const handlers: Record<string, Handler> = {
     Rank: async (req, call) => {
       requireReady();
-      const body = check<RankRequest>(rankBody(config), { history: [], ...req });
+      const body = check<RankRequest>(rankSchema, { history: [], ...req });
       return app.rank.rank(body, deadlineOf(call));
     },
     UpsertNews: async (req, call) => {
