@@ -15,6 +15,7 @@ export class Metrics {
   readonly requestSeconds: client.Histogram<"transport" | "method" | "status">;
   readonly stageSeconds: client.Histogram<"stage">;
   readonly batchSize: client.Histogram<"encoder">;
+  readonly walCommitRecords: client.Histogram;
   readonly queueWaitSeconds: client.Histogram<"encoder">;
   readonly cacheLookups: client.Counter<"result">;
   readonly cacheEntries: client.Gauge;
@@ -44,6 +45,7 @@ export class Metrics {
     this.requestSeconds = new client.Histogram({ name: "newsrec_request_duration_seconds", help: "Request latency by transport, method and status.", labelNames: ["transport", "method", "status"], buckets: LATENCY_BUCKETS, registers: r });
     this.stageSeconds = new client.Histogram({ name: "newsrec_rank_stage_duration_seconds", help: "Time spent in each stage of a rank.", labelNames: ["stage"], buckets: LATENCY_BUCKETS, registers: r });
     this.batchSize = new client.Histogram({ name: "newsrec_encoder_batch_size", help: "Items per encoder run.", labelNames: ["encoder"], buckets: BATCH_BUCKETS, registers: r });
+    this.walCommitRecords = new client.Histogram({ name: "newsrec_wal_commit_records", help: "Writes made durable by one write-ahead-log fsync (group commit).", buckets: BATCH_BUCKETS, registers: r });
     this.queueWaitSeconds = new client.Histogram({ name: "newsrec_encoder_queue_wait_seconds", help: "Time an item waited for its encoder batch.", labelNames: ["encoder"], buckets: LATENCY_BUCKETS, registers: r });
     this.cacheLookups = new client.Counter({ name: "newsrec_user_cache_lookups_total", help: "User-vector cache lookups by result (hit, miss).", labelNames: ["result"], registers: r });
     this.cacheEntries = new client.Gauge({ name: "newsrec_user_cache_entries", help: "User vectors in the cache.", registers: r });

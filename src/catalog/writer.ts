@@ -1,15 +1,17 @@
 /**
- * Live catalog writes. News text is encoded through the micro-batched news encoder; then,
- * one write at a time, the change is appended to the write-ahead log and fsynced, applied
- * to the catalog, and only then acknowledged. Compaction runs in the same queue, so a
- * snapshot never misses a write it claims to include.
+ * Live catalog writes. News text is encoded through the micro-batched news encoder; then the
+ * change joins the commit queue. Writes that queue up while the log is busy are committed
+ * together (group commit): their records are appended to the write-ahead log in one write and
+ * one fsync, applied to the catalog in arrival order, and only then acknowledged. Compaction
+ * runs in the same queue, between groups, so a snapshot never misses a write it claims to
+ * include.
  */
 import { join } from "node:path";
 import type { Encoders } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Catalog, NewsMeta } from "./store.ts";
 import { writeSnapshot } from "./snapshot.ts";
-import { encodeVector, type WriteAheadLog } from "./wal.ts";
+import { encodeVector, type WalRecord, type WriteAheadLog } from "./wal.ts";
 
 export interface Durability {
   wal: WriteAheadLog;
@@ -18,8 +20,19 @@ export interface Durability {
   hnsw: { m: number; efConstruction: number };
 }
 
+interface Pending<T> {
+  done: (value: T) => void;
+  fail: (err: unknown) => void;
+}
+type Op =
+  | ({ kind: "upsert"; items: NewsMeta[]; vectors: Float32Array[] } & Pending<number>)
+  | ({ kind: "delete"; id: string } & Pending<boolean>)
+  | ({ kind: "compact" } & Pending<boolean>);
+type WriteOp = Exclude<Op, { kind: "compact" }>;
+
 export class NewsWriter {
-  private chain: Promise<unknown> = Promise.resolve();
+  private queue: Op[] = [];
+  private draining: Promise<void> | null = null;
   lastSnapshotAt = Date.now();
 
   constructor(
@@ -29,54 +42,112 @@ export class NewsWriter {
     private readonly durable: Durability | null = null,
   ) {}
 
-  private serial<T>(fn: () => Promise<T> | T): Promise<T> {
-    const next = this.chain.then(fn, fn);
-    this.chain = next.catch(() => {});
-    return next;
-  }
-
   async upsert(items: NewsMeta[]): Promise<number> {
     const vectors = await Promise.all(items.map((n) => this.encoders.encodeNews(n)));
-    return this.serial(async () => {
-      if (this.durable) {
-        await this.durable.wal.append({ seq: ++this.durable.lastSeq, op: "upsert", items: items.map((meta, i) => ({ meta, vector: encodeVector(vectors[i]!) })) });
-      }
-      items.forEach((n, i) => this.catalog.upsert(n, vectors[i]!));
-      this.refreshGauges();
-      return items.length;
-    });
+    return new Promise((done, fail) => this.submit({ kind: "upsert", items, vectors, done, fail }));
   }
 
+  /** Resolves false when the item is not in the catalog (nothing is logged then). */
   delete(id: string): Promise<boolean> {
-    return this.serial(async () => {
-      if (!this.catalog.has(id)) return false;
-      if (this.durable) await this.durable.wal.append({ seq: ++this.durable.lastSeq, op: "delete", id });
-      this.catalog.delete(id);
-      this.refreshGauges();
-      return true;
-    });
+    return new Promise((done, fail) => this.submit({ kind: "delete", id, done, fail }));
   }
 
   /** Writes a snapshot of everything acknowledged so far, then empties the log. */
   compact(): Promise<boolean> {
-    return this.serial(async () => {
-      const d = this.durable;
-      if (!d) return false;
-      const m = this.encoders.bundle.manifest;
-      writeSnapshot(this.catalog, join(d.dataDir, "snapshot"), { model: { name: m.name, version: m.version }, lastSeq: d.lastSeq, hnsw: d.hnsw });
-      await d.wal.truncate();
-      this.lastSnapshotAt = Date.now();
-      this.refreshGauges();
-      return true;
+    return new Promise((done, fail) => this.submit({ kind: "compact", done, fail }));
+  }
+
+  private submit(op: Op): void {
+    this.queue.push(op);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+      if (this.queue.length) this.kick();
     });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length) {
+      const head = this.queue[0]!;
+      if (head.kind === "compact") {
+        this.queue.shift();
+        await this.runCompact().then(head.done, head.fail);
+        continue;
+      }
+      const end = this.queue.findIndex((o) => o.kind === "compact");
+      const group = this.queue.splice(0, end < 0 ? this.queue.length : end) as WriteOp[];
+      // Settling an already settled write is a no-op: only the unanswered ones see the error.
+      await this.commit(group).catch((err) => group.forEach((op) => op.fail(err)));
+    }
+  }
+
+  /** One group: log every effective write with one fsync, then apply and acknowledge in order. */
+  private async commit(group: WriteOp[]): Promise<void> {
+    // Whether an id exists once the earlier writes of this group are applied.
+    const exists = new Map<string, boolean>();
+    const effective = new Set<WriteOp>();
+    for (const op of group) {
+      if (op.kind === "upsert") {
+        for (const m of op.items) exists.set(m.id, true);
+        effective.add(op);
+      } else if (exists.get(op.id) ?? this.catalog.has(op.id)) {
+        exists.set(op.id, false);
+        effective.add(op);
+      }
+    }
+    const d = this.durable;
+    if (d && effective.size) {
+      const records: WalRecord[] = [...effective].map((op) =>
+        op.kind === "upsert"
+          ? { seq: ++d.lastSeq, op: "upsert", items: op.items.map((meta, i) => ({ meta, vector: encodeVector(op.vectors[i]!) })) }
+          : { seq: ++d.lastSeq, op: "delete", id: op.id },
+      );
+      try {
+        await d.wal.append(records);
+      } catch (err) {
+        for (const op of group) op.fail(err);
+        return;
+      }
+      this.metrics.walCommitRecords.observe(records.length);
+    }
+    for (const op of group) {
+      try {
+        if (op.kind === "upsert") {
+          op.items.forEach((n, i) => this.catalog.upsert(n, op.vectors[i]!));
+          op.done(op.items.length);
+        } else {
+          if (effective.has(op)) this.catalog.delete(op.id);
+          op.done(effective.has(op));
+        }
+      } catch (err) {
+        op.fail(err);
+      }
+    }
+    this.refreshGauges();
+  }
+
+  private async runCompact(): Promise<boolean> {
+    const d = this.durable;
+    if (!d) return false;
+    const m = this.encoders.bundle.manifest;
+    writeSnapshot(this.catalog, join(d.dataDir, "snapshot"), { model: { name: m.name, version: m.version }, lastSeq: d.lastSeq, hnsw: d.hnsw });
+    await d.wal.truncate();
+    this.lastSnapshotAt = Date.now();
+    this.refreshGauges();
+    return true;
   }
 
   get walBytes(): number {
     return this.durable?.wal.size ?? 0;
   }
 
+  /** Waits for every queued write, then closes the log. */
   async close(): Promise<void> {
-    await this.serial(() => undefined);
+    while (this.draining) await this.draining;
     await this.durable?.wal.close();
   }
 

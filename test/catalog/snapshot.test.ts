@@ -126,7 +126,9 @@ test("the write-ahead log: a torn tail is cut, corruption in the middle refuses 
   try {
     const path = join(dir, "wal.log");
     const wal = await WriteAheadLog.open(path);
-    for (let i = 1; i <= 3; i++) await wal.append({ seq: i, op: "delete", id: `n${i}` });
+    // Two records in one group commit, then one alone: each keeps its own frame.
+    await wal.append([1, 2].map((i) => ({ seq: i, op: "delete" as const, id: `n${i}` })));
+    await wal.append([{ seq: 3, op: "delete", id: "n3" }]);
     await wal.close();
     const whole = read(path);
     appendFileSync(path, whole.subarray(0, 12)); // half of a fourth record
