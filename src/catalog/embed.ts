@@ -107,7 +107,7 @@ export async function embedNews(items: NewsMeta[], encoders: Encoders, o: EmbedO
   const tw = performance.now();
   const m = encoders.bundle.manifest;
   const total = (performance.now() - t0) / 1000;
-  const manifest = writeSnapshot(catalog, o.out, {
+  const manifest = await writeSnapshot(catalog, o.out, {
     model: { name: m.name, version: m.version },
     lastSeq: 0,
     hnsw: { m: o.catalog.m, efConstruction: o.catalog.efConstruction },

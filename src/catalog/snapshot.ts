@@ -4,7 +4,8 @@
  * being slots). Written to a temporary folder and renamed, so a reader sees a whole snapshot
  * or none. The manifest records the model fingerprint: vectors of two encoders never mix.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Catalog, type CatalogOptions, type NewsMeta } from "./store.ts";
 import { HnswIndex } from "../index/hnsw.ts";
@@ -32,47 +33,68 @@ export class SnapshotError extends Error {
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, "r");
   try {
-    fsyncSync(fd);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
 }
 
-function writeDurable(path: string, data: string | Uint8Array): void {
-  const fd = openSync(path, "w");
+async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
+  const fh = await open(path, "w");
   try {
-    if (typeof data === "string") writeSync(fd, data);
-    else writeSync(fd, data);
-    fsyncSync(fd);
+    await fh.writeFile(data);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
 }
 
-/** Writes the catalog to `dir` atomically (a sibling temporary folder, then rename). */
-export function writeSnapshot(
+/** Items per write of items.jsonl while a snapshot is written. */
+const CAPTURE_CHUNK = 1000;
+
+/**
+ * Writes the catalog to `dir` atomically (a sibling temporary folder, then rename). The work
+ * is asynchronous (file I/O and the graph's serialisation run off the main thread, and the
+ * items are written a thousand at a time), so a server keeps answering while it compacts;
+ * the caller keeps the catalog unchanged until the promise settles (the server's writes wait
+ * in the writer's queue). Every file and both folders are fsynced before it resolves.
+ */
+export async function writeSnapshot(
   catalog: Catalog,
   dir: string,
   info: { model: { name: string; version: string }; lastSeq: number; hnsw: { m: number; efConstruction: number }; timings?: Record<string, number> },
-): SnapshotManifest {
+): Promise<SnapshotManifest> {
   const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
+  await mkdir(parent, { recursive: true });
   const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
   const slots = catalog.slots;
+  const indexPath = join(tmp, "index.hnsw");
+  const graph = catalog.index.write(indexPath).then(() => fsyncPath(indexPath));
+  // Items go out a chunk at a time, so no one step holds the event loop for long.
   const vectors = new Float32Array(slots * catalog.dim);
-  const lines: string[] = [];
-  for (const { slot, meta, vector } of catalog.entries()) {
-    vectors.set(vector, slot * catalog.dim);
-    lines.push(JSON.stringify({ slot, ...meta }));
+  const items = await open(join(tmp, "items.jsonl"), "w");
+  try {
+    let lines: string[] = [];
+    const flush = async () => {
+      if (lines.length) await items.write(lines.join(""));
+      lines = [];
+    };
+    for (const { slot, meta, vector } of catalog.entries()) {
+      vectors.set(vector, slot * catalog.dim);
+      lines.push(JSON.stringify({ slot, ...meta }) + "\n");
+      if (lines.length === CAPTURE_CHUNK) await flush();
+    }
+    await flush();
+    await items.sync();
+  } finally {
+    await items.close();
   }
-  writeDurable(join(tmp, "items.jsonl"), lines.join("\n") + (lines.length ? "\n" : ""));
-  writeDurable(join(tmp, "vectors.f32"), new Uint8Array(vectors.buffer));
-  catalog.index.write(join(tmp, "index.hnsw"));
+  await Promise.all([writeDurable(join(tmp, "vectors.f32"), new Uint8Array(vectors.buffer)), graph]);
   const manifest: SnapshotManifest = {
     format: SNAPSHOT_FORMAT,
     fingerprint: catalog.fingerprint,
@@ -85,17 +107,17 @@ export function writeSnapshot(
     createdAt: new Date().toISOString(),
     ...(info.timings ? { timings: info.timings } : {}),
   };
-  writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
-  fsyncDir(tmp);
+  await writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
+  await fsyncPath(tmp);
   if (existsSync(dir)) {
     const old = `${tmp}.old`;
-    renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
+    await rename(dir, old);
+    await rename(tmp, dir);
+    await rm(old, { recursive: true, force: true });
   } else {
-    renameSync(tmp, dir);
+    await rename(tmp, dir);
   }
-  fsyncDir(parent);
+  await fsyncPath(parent);
   return manifest;
 }
 

@@ -134,7 +134,7 @@ export class NewsWriter {
     const d = this.durable;
     if (!d) return false;
     const m = this.encoders.bundle.manifest;
-    writeSnapshot(this.catalog, join(d.dataDir, "snapshot"), { model: { name: m.name, version: m.version }, lastSeq: d.lastSeq, hnsw: d.hnsw });
+    await writeSnapshot(this.catalog, join(d.dataDir, "snapshot"), { model: { name: m.name, version: m.version }, lastSeq: d.lastSeq, hnsw: d.hnsw });
     await d.wal.truncate();
     this.lastSnapshotAt = Date.now();
     this.refreshGauges();

@@ -45,8 +45,12 @@ export class HnswIndex {
     return idx;
   }
 
-  write(path: string): void {
-    this.index.writeIndexSync(path);
+  /**
+   * Serialises the graph on a libuv thread. Searches may run meanwhile (both only read the
+   * graph); the caller must not add or delete items until it resolves.
+   */
+  async write(path: string): Promise<void> {
+    await this.index.writeIndex(path);
   }
 
   get capacity(): number {

@@ -22,14 +22,14 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), "snap-"));
 }
 
-test("a snapshot round-trips items, vectors, the graph and freed slots", () => {
+test("a snapshot round-trips items, vectors, the graph and freed slots", async () => {
   const dir = tmp();
   try {
     const c = new Catalog(4, "fp", { ...opts, phi: 8 }, 16);
     for (let i = 0; i < 50; i++) c.upsert({ id: `n${i}`, title: `t${i}`, category: i % 2 ? "a" : "b", publishedAt: new Date(Date.UTC(2026, 0, 1 + (i % 28))).toISOString() }, Float32Array.from([Math.cos(i), Math.sin(i), i / 50, 1]));
     c.delete("n7");
     c.delete("n30");
-    writeSnapshot(c, join(dir, "s"), { model: { name: "m", version: "1" }, lastSeq: 12, hnsw: { m: opts.m, efConstruction: opts.efConstruction } });
+    await writeSnapshot(c, join(dir, "s"), { model: { name: "m", version: "1" }, lastSeq: 12, hnsw: { m: opts.m, efConstruction: opts.efConstruction } });
     const { catalog: r, manifest } = readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, opts);
     assert.equal(manifest.lastSeq, 12);
     assert.equal(r.size, 48);
@@ -46,12 +46,12 @@ test("a snapshot round-trips items, vectors, the graph and freed slots", () => {
   }
 });
 
-test("a truncated vectors file or a snapshot of another model is refused, naming the cause", () => {
+test("a truncated vectors file or a snapshot of another model is refused, naming the cause", async () => {
   const dir = tmp();
   try {
     const c = new Catalog(4, "fp", { ...opts, phi: 8 }, 16);
     c.upsert({ id: "a", title: "t" }, Float32Array.from([1, 0, 0, 0]));
-    writeSnapshot(c, join(dir, "s"), { model: { name: "m", version: "1" }, lastSeq: 0, hnsw: { m: 16, efConstruction: 200 } });
+    await writeSnapshot(c, join(dir, "s"), { model: { name: "m", version: "1" }, lastSeq: 0, hnsw: { m: 16, efConstruction: 200 } });
     assert.throws(() => readSnapshot(join(dir, "s"), { fingerprint: "other", dimension: 4 }, opts), /made by model fingerprint .* re-embed/);
     truncateSync(join(dir, "s/vectors.f32"), 7);
     assert.throws(() => readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, opts), /vectors\.f32 holds 7 bytes/);
