@@ -75,6 +75,8 @@ export async function writeSnapshot(
   const slots = catalog.slots;
   const indexPath = join(tmp, "index.hnsw");
   const graph = catalog.index.write(indexPath).then(() => fsyncPath(indexPath));
+  // Awaited below; should the items fail first (a full disk), its failure must not go unhandled.
+  graph.catch(() => {});
   // Items go out a chunk at a time, so no one step holds the event loop for long.
   const vectors = new Float32Array(slots * catalog.dim);
   const items = await open(join(tmp, "items.jsonl"), "w");

@@ -90,7 +90,10 @@ export class WriteAheadLog {
 
   /**
    * Appends records in one write and one fsync (a group commit) and resolves once they are on
-   * disk. Each record keeps its own frame, so a crash mid-write tears at most the last ones.
+   * disk. Each record keeps its own frame. A process crash leaves a prefix of the write, so at
+   * most a torn last record; after a power loss the disk may have kept later pages of an
+   * unsynced write and not earlier ones, which the reader refuses as corruption naming the
+   * file (none of that group was acknowledged, so moving the tail aside loses nothing).
    */
   async append(records: WalRecord[]): Promise<void> {
     const frames = records.map((r) => {
