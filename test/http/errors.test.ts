@@ -103,7 +103,8 @@ describe("every error of the catalogue over HTTP", () => {
 
 describe("overload", () => {
   test("a full encoder queue answers 503 OVERLOADED with Retry-After, at once", async () => {
-    const s = await startServer({ demoNews: 300, maxQueue: 2, maxBatch: 1, maxWaitMs: 0 });
+    // The batcher holds queued work for 200 ms, so the queue of 2 is surely full when the rest arrive.
+    const s = await startServer({ demoNews: 300, maxQueue: 2, maxBatch: 1000, maxWaitMs: 200 });
     try {
       const ids = [...s.app.catalog.entries()].map((e) => e.meta.id);
       const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => post(`${s.url}/rank`, { userId: `u${i}`, history: ids.slice(i, i + 30) })));
