@@ -10,6 +10,8 @@ export const CATALOGUE = {
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: 3 },
   OVERLOADED: { http: 503, grpc: 8 },
   NOT_READY: { http: 503, grpc: 14 },
+  /** A dependency outside the request failed (a full disk, a dead encoder worker); retrying later may work. */
+  UNAVAILABLE: { http: 503, grpc: 14 },
   DEADLINE_EXCEEDED: { http: 504, grpc: 4 },
   INTERNAL: { http: 500, grpc: 13 },
 } as const;
