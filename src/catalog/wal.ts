@@ -1,123 +1,192 @@
 /**
- * The write-ahead log: every catalog write is appended and fsynced before it is applied
- * and acknowledged. Record framing: u32 length, u32 CRC-32 of the payload, then the payload
- * (JSON). A torn or corrupt tail (a crash mid-append) is detected on open, reported, and cut
- * off; everything before it replays.
+ * The write-ahead log: every catalog write is appended and fsynced before it is applied and
+ * acknowledged (framing in wal-format.ts). It never acknowledges what is not on disk: a
+ * short write is continued, and any write or fsync error cuts the file back to the end of
+ * the last good record before the write fails, so later records never follow partial bytes.
+ * When even the cut-back fails, appends are refused until one succeeds.
  */
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, statSync } from "node:fs";
+import { constants, existsSync, ftruncateSync, fsyncSync, openSync, closeSync, readFileSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import { crc32 } from "node:zlib";
-import type { NewsMeta } from "./store.ts";
+import { basename, dirname } from "node:path";
+import { NewsrecError } from "../errors.ts";
+import { describeDiskError, errnoCode, fsyncPath, replaceAtomicallySync } from "./disk.ts";
+import { encodeLog, scanWal, type WalRecord } from "./wal-format.ts";
 
-export type WalRecord =
-  | { seq: number; op: "upsert"; items: { meta: NewsMeta; vector: string }[] }
-  | { seq: number; op: "delete"; id: string };
-
-const HEADER = 8;
-const MAX_RECORD = 256 << 20;
-
-export function encodeVector(v: Float32Array): string {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
-}
-
-export function decodeVector(s: string): Float32Array {
-  const b = Buffer.from(s, "base64");
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
+export { decodeVector, encodeVector, type WalRecord } from "./wal-format.ts";
 
 export interface WalContents {
   records: WalRecord[];
-  /** Bytes cut off the end: a torn or corrupt last record. */
+  /** Bytes cut off the end: a torn last record (a crash mid-append), never acknowledged. */
   droppedBytes: number;
+  /** The log was in the framing before magic and header checksums, and was rewritten. */
+  converted: boolean;
 }
 
-/** Reads every whole record; cuts a torn tail off the file so new appends follow good data. */
-export function readWal(path: string): WalContents {
-  if (!existsSync(path)) return { records: [], droppedBytes: 0 };
-  const buf = readFileSync(path);
-  const records: WalRecord[] = [];
-  let off = 0;
-  while (off + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(off);
-    const crc = buf.readUInt32LE(off + 4);
-    // A record reaching past the end is a torn append: the crash came mid-write.
-    if (len > MAX_RECORD || off + HEADER + len > buf.length) break;
-    const payload = buf.subarray(off + HEADER, off + HEADER + len);
-    let record: WalRecord | null = null;
-    if (crc32(payload) === crc) {
-      try {
-        record = JSON.parse(payload.toString("utf8")) as WalRecord;
-      } catch {
-        record = null;
-      }
-    }
-    if (!record) {
-      // The last record may be torn; a bad record with good data after it is corruption, and
-      // cutting there would drop acknowledged writes, so the server refuses to start instead.
-      if (off + HEADER + len === buf.length) break;
-      throw new Error(`write-ahead log ${path} is corrupt at byte ${off} (a record fails its checksum and more records follow); restore the data dir or move the log aside`);
-    }
-    records.push(record);
-    off += HEADER + len;
+/** A log damaged before its tail: cutting there would drop acknowledged writes. */
+export class WalDamagedError extends Error {
+  constructor(path: string, start: number, end: number) {
+    const dir = dirname(path);
+    super(
+      `write-ahead log ${path} is damaged at byte ${start} (bytes ${start}-${end} fail their checksums and intact records follow, so this is not a torn last write; nothing was cut). ` +
+        `Inspect it with "newsrec wal check --data-dir ${dir}"; "newsrec wal repair --data-dir ${dir}" keeps every intact record and moves the damaged log aside`,
+    );
+    this.name = "WalDamagedError";
   }
-  const droppedBytes = buf.length - off;
-  if (droppedBytes > 0) {
+}
+
+/**
+ * Reads every record for a restore. A torn tail is cut off the file (so new appends follow
+ * good data); damage in the middle refuses, naming the offset and the recovery command. A
+ * log in the old framing is rewritten in the current one, atomically.
+ */
+export function readWal(path: string): WalContents {
+  if (!existsSync(path)) return { records: [], droppedBytes: 0, converted: false };
+  const buf = readFileSync(path);
+  const scan = scanWal(buf);
+  const first = scan.damaged[0];
+  if (first) throw new WalDamagedError(path, first.start, first.end);
+  const records = scan.records.map((r) => r.record);
+  const droppedBytes = scan.tornTail ? scan.tornTail.end - scan.tornTail.start : 0;
+  if (scan.format === "legacy") {
+    replaceAtomicallySync(path, encodeLog(records));
+    return { records, droppedBytes, converted: true };
+  }
+  if (scan.tornTail) {
     const fd = openSync(path, "r+");
     try {
-      ftruncateSync(fd, off);
+      ftruncateSync(fd, scan.tornTail.start);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
   }
-  return { records, droppedBytes };
+  return { records, droppedBytes, converted: false };
+}
+
+/** A write the log did not make durable; `errno` names the cause for metrics ("ENOSPC"). */
+export class WalWriteError extends NewsrecError {
+  constructor(
+    readonly errno: string,
+    message: string,
+    /** Bytes the refused write needed. */
+    readonly bytes: number,
+    cause: unknown,
+  ) {
+    super("UNAVAILABLE", message, { cause });
+  }
 }
 
 export class WriteAheadLog {
+  /** Bytes past `good` may be on disk (a failed write that could not be cut back). */
+  private dirty = false;
+  private lock: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly path: string,
     private fh: FileHandle,
-    private bytes: number,
+    /** The end of the last durable record: the file's size whenever the log is healthy. */
+    private good: number,
   ) {}
 
   static async open(path: string): Promise<WriteAheadLog> {
-    const fh = await open(path, "a");
-    return new WriteAheadLog(path, fh, existsSync(path) ? statSync(path).size : 0);
+    const created = !existsSync(path);
+    // Positional writes at the last good end, not O_APPEND: after a failure the next record
+    // lands right after good data even before the cut-back is known to have worked.
+    const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+    if (created) await fsyncPath(dirname(path));
+    return new WriteAheadLog(path, fh, (await fh.stat()).size);
   }
 
   get size(): number {
-    return this.bytes;
+    return this.good;
+  }
+
+  /** One caller at a time: appends, the compaction's truncate and the health probe. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.catch(() => {});
+    return run;
   }
 
   /**
-   * Appends records in one write and one fsync (a group commit) and resolves once they are on
-   * disk. Each record keeps its own frame. A process crash leaves a prefix of the write, so at
-   * most a torn last record; after a power loss the disk may have kept later pages of an
-   * unsynced write and not earlier ones, which the reader refuses as corruption naming the
-   * file (none of that group was acknowledged, so moving the tail aside loses nothing).
+   * Appends records in one write and one fsync (a group commit) and resolves once they are
+   * on disk. Rejects with a WalWriteError (UNAVAILABLE) when the disk does not take them; the
+   * log is then as it was before the call.
    */
-  async append(records: WalRecord[]): Promise<void> {
-    const frames = records.map((r) => {
-      const payload = Buffer.from(JSON.stringify(r), "utf8");
-      const frame = Buffer.allocUnsafe(HEADER + payload.length);
-      frame.writeUInt32LE(payload.length, 0);
-      frame.writeUInt32LE(crc32(payload), 4);
-      payload.copy(frame, HEADER);
-      return frame;
+  append(records: WalRecord[]): Promise<void> {
+    const data = encodeLog(records);
+    return this.exclusive(async () => {
+      try {
+        await this.writeAtEnd(data);
+      } catch (err) {
+        throw this.refusal(err, data.length);
+      }
+      this.good += data.length;
     });
-    const all = Buffer.concat(frames);
-    await this.fh.write(all);
-    await this.fh.datasync();
-    this.bytes += all.length;
+  }
+
+  /**
+   * Whether `bytes` more would be taken now: written at the end, fsynced, then cut off again.
+   * A crash in between leaves zeros after the last record, which the reader drops as a torn
+   * tail. Rejects with the disk's error.
+   */
+  probe(bytes: number): Promise<void> {
+    return this.exclusive(async () => {
+      await this.writeAtEnd(Buffer.alloc(bytes));
+      await this.cutBack();
+    });
   }
 
   /** Empties the log once a snapshot holds everything in it. */
-  async truncate(): Promise<void> {
-    await this.fh.truncate(0);
-    await this.fh.datasync();
-    this.bytes = 0;
+  truncate(): Promise<void> {
+    return this.exclusive(async () => {
+      this.dirty = true;
+      await this.fh.truncate(0);
+      await this.fh.datasync();
+      this.good = 0;
+      this.dirty = false;
+    });
   }
 
   async close(): Promise<void> {
-    await this.fh.close();
+    await this.exclusive(async () => {
+      if (this.dirty) await this.cutBack().catch(() => {});
+      await this.fh.close();
+    });
+  }
+
+  /** Every byte at the good end, then fsync; on any error, cut back before rethrowing. */
+  private async writeAtEnd(data: Buffer): Promise<void> {
+    if (this.dirty) await this.cutBack();
+    this.dirty = true;
+    try {
+      let done = 0;
+      while (done < data.length) {
+        // A full disk or a file-size limit first shows as a short count: keep going until
+        // the rest is written or the kernel names the error.
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, this.good + done);
+        if (bytesWritten === 0) throw Object.assign(new Error("the disk took no bytes"), { code: "EIO" });
+        done += bytesWritten;
+      }
+      await this.fh.datasync();
+    } catch (err) {
+      await this.cutBack().catch(() => {});
+      throw err;
+    }
+    this.dirty = false;
+  }
+
+  private async cutBack(): Promise<void> {
+    await this.fh.truncate(this.good);
+    await this.fh.datasync();
+    this.dirty = false;
+  }
+
+  private refusal(err: unknown, bytes: number): WalWriteError {
+    const where = basename(this.path);
+    const after = this.dirty
+      ? `cutting ${where} back to its last complete record also failed, so writes are refused until that succeeds`
+      : `${where} was cut back to its last complete record, and writes resume once the disk takes them`;
+    return new WalWriteError(errnoCode(err), `write not saved: ${describeDiskError(err)}; ${after} (reads go on)`, bytes, err);
   }
 }

@@ -137,9 +137,9 @@ test("the write-ahead log: a torn tail is cut, corruption in the middle refuses 
     assert.equal(torn.droppedBytes, 12);
     assert.equal(read(path).length, whole.length, "the torn tail is cut off the file");
     const bad = Buffer.from(whole);
-    bad[10] = bad[10]! ^ 0xff; // inside the first record's payload
+    bad[10] = bad[10]! ^ 0xff; // the first record's payload checksum
     write(path, bad);
-    assert.throws(() => readWal(path), /wal\.log is corrupt at byte 0/);
+    assert.throws(() => readWal(path), /wal\.log is damaged at byte 0 /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
