@@ -25,6 +25,7 @@ export class Metrics {
   readonly coldStarts: client.Counter;
   readonly walBytes: client.Gauge;
   readonly snapshotAge: client.Gauge;
+  readonly walWriteFailures: client.Counter<"cause">;
   readonly ready: client.Gauge;
   /** Whether the server is ready (model loaded, catalog restored, not draining). */
   isReady: () => boolean = () => false;
@@ -56,6 +57,7 @@ export class Metrics {
     const self = this;
     this.snapshotAge = new client.Gauge({
       name: "newsrec_snapshot_age_seconds",
+    this.walWriteFailures = new client.Counter({ name: "newsrec_wal_write_failures_total", help: "Writes the write-ahead log refused because the disk failed, by errno (ENOSPC, EFBIG, EIO...).", labelNames: ["cause"], registers: r });
       help: "Seconds since the catalog was last snapshotted (compacted).",
       registers: r,
       collect() {

@@ -1,14 +1,16 @@
 /**
  * Catalog snapshots: a folder with manifest.json, items.jsonl (one item per slot in use),
  * vectors.f32 (slots × dimension, little-endian float32) and index.hnsw (the graph, labels
- * being slots). Written to a temporary folder and renamed, so a reader sees a whole snapshot
- * or none. The manifest records the model fingerprint: vectors of two encoders never mix.
+ * being slots). The manifest is written last and records every file's size, so a folder is
+ * complete exactly when its manifest parses and the sizes agree. It also records the model
+ * fingerprint: vectors of two encoders never mix.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Catalog, type CatalogOptions, type NewsMeta } from "./store.ts";
 import { HnswIndex } from "../index/hnsw.ts";
+import { fsyncPath, writeDurable } from "./disk.ts";
 
 export const SNAPSHOT_FORMAT = 1;
 
@@ -23,6 +25,8 @@ export interface SnapshotManifest {
   lastSeq: number;
   hnsw: { m: number; efConstruction: number; phi: number };
   createdAt: string;
+  /** Each file's size in bytes (absent in snapshots written before it was recorded). */
+  files?: Record<string, number>;
   timings?: Record<string, number>;
 }
 
@@ -33,57 +37,34 @@ export class SnapshotError extends Error {
   }
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
-  const fh = await open(path, "w");
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Items per write of items.jsonl while a snapshot is written. */
 const CAPTURE_CHUNK = 1000;
+const FILES = ["items.jsonl", "vectors.f32", "index.hnsw"] as const;
+
+export type SnapshotInfo = { model: { name: string; version: string }; lastSeq: number; hnsw: { m: number; efConstruction: number }; timings?: Record<string, number> };
 
 /**
- * Writes the catalog to `dir` atomically (a sibling temporary folder, then rename). The work
- * is asynchronous (file I/O and the graph's serialisation run off the main thread, and the
- * items are written a thousand at a time), so a server keeps answering while it compacts;
- * the caller keeps the catalog unchanged until the promise settles (the server's writes wait
- * in the writer's queue). Every file and both folders are fsynced before it resolves.
+ * Writes the catalog's files into the empty folder `dir`, manifest last, every file and the
+ * folder fsynced: a folder with a manifest is complete. The work is asynchronous (file I/O
+ * and the graph's serialisation run off the main thread, and the items are written a
+ * thousand at a time), so a server keeps answering while it compacts; the caller keeps the
+ * catalog unchanged until the promise settles (the server's writes wait in the writer's
+ * queue). `onStep` is called before each step (crash tests).
  */
-export async function writeSnapshot(
-  catalog: Catalog,
-  dir: string,
-  info: { model: { name: string; version: string }; lastSeq: number; hnsw: { m: number; efConstruction: number }; timings?: Record<string, number> },
-): Promise<SnapshotManifest> {
-  const parent = dirname(dir);
-  await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp);
+export async function writeSnapshotFiles(catalog: Catalog, dir: string, info: SnapshotInfo, onStep: (step: string) => void = () => {}): Promise<SnapshotManifest> {
   const slots = catalog.slots;
-  const indexPath = join(tmp, "index.hnsw");
+  const indexPath = join(dir, "index.hnsw");
+  onStep("write graph and items");
   const graph = catalog.index.write(indexPath).then(() => fsyncPath(indexPath));
   // Awaited below; should the items fail first (a full disk), its failure must not go unhandled.
   graph.catch(() => {});
   // Items go out a chunk at a time, so no one step holds the event loop for long.
   const vectors = new Float32Array(slots * catalog.dim);
-  const items = await open(join(tmp, "items.jsonl"), "w");
+  const items = await open(join(dir, "items.jsonl"), "w");
   try {
     let lines: string[] = [];
     const flush = async () => {
-      if (lines.length) await items.write(lines.join(""));
+      if (lines.length) await items.writeFile(lines.join(""));
       lines = [];
     };
     for (const { slot, meta, vector } of catalog.entries()) {
@@ -96,7 +77,10 @@ export async function writeSnapshot(
   } finally {
     await items.close();
   }
-  await Promise.all([writeDurable(join(tmp, "vectors.f32"), new Uint8Array(vectors.buffer)), graph]);
+  onStep("write vectors");
+  await Promise.all([writeDurable(join(dir, "vectors.f32"), new Uint8Array(vectors.buffer)), graph]);
+  const files: Record<string, number> = {};
+  for (const f of FILES) files[f] = (await stat(join(dir, f))).size;
   const manifest: SnapshotManifest = {
     format: SNAPSHOT_FORMAT,
     fingerprint: catalog.fingerprint,
@@ -107,10 +91,28 @@ export async function writeSnapshot(
     lastSeq: info.lastSeq,
     hnsw: { ...info.hnsw, phi: catalog.index.phi },
     createdAt: new Date().toISOString(),
+    files,
     ...(info.timings ? { timings: info.timings } : {}),
   };
-  await writeDurable(join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2));
-  await fsyncPath(tmp);
+  onStep("write manifest");
+  await writeDurable(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
+  onStep("fsync snapshot folder");
+  await fsyncPath(dir);
+  return manifest;
+}
+
+/**
+ * Writes a plain snapshot folder at `dir` (newsrec embed --out): a sibling temporary folder,
+ * then renamed into place. A server's data dir uses versioned folders and a pointer instead
+ * (datadir.ts), so that no crash leaves it without a whole snapshot.
+ */
+export async function writeSnapshot(catalog: Catalog, dir: string, info: SnapshotInfo): Promise<SnapshotManifest> {
+  const parent = dirname(dir);
+  await mkdir(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  const manifest = await writeSnapshotFiles(catalog, tmp, info);
   if (existsSync(dir)) {
     const old = `${tmp}.old`;
     await rename(dir, old);
@@ -121,6 +123,27 @@ export async function writeSnapshot(
   }
   await fsyncPath(parent);
   return manifest;
+}
+
+/**
+ * The manifest of a complete snapshot folder: it parses and every file has the size it
+ * claims (folders written before sizes were recorded: the vectors' size is checked). Throws a
+ * SnapshotError naming what is missing.
+ */
+export function checkSnapshot(dir: string): SnapshotManifest {
+  const m = readSnapshotManifest(dir);
+  const expected: Record<string, number | undefined> = m.files ?? { "vectors.f32": m.slots * m.dimension * 4, "items.jsonl": undefined, "index.hnsw": undefined };
+  for (const f of FILES) {
+    let size: number;
+    try {
+      size = statSync(join(dir, f)).size;
+    } catch {
+      throw new SnapshotError(dir, `${f} is missing`);
+    }
+    const want = expected[f];
+    if (want !== undefined && size !== want) throw new SnapshotError(dir, `${f} holds ${size} bytes, the manifest says ${want} (truncated or corrupt)`);
+  }
+  return m;
 }
 
 export function readSnapshotManifest(dir: string): SnapshotManifest {

@@ -140,10 +140,11 @@ export class WriteAheadLog {
   /** Empties the log once a snapshot holds everything in it. */
   truncate(): Promise<void> {
     return this.exclusive(async () => {
-      this.dirty = true;
       await this.fh.truncate(0);
-      await this.fh.datasync();
+      // From here the good end is 0: a cut-back must never extend the file to the old size.
       this.good = 0;
+      this.dirty = true;
+      await this.fh.datasync();
       this.dirty = false;
     });
   }

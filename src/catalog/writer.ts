@@ -4,21 +4,31 @@
  * together (group commit): their records are appended to the write-ahead log in one write and
  * one fsync, applied to the catalog in arrival order, and only then acknowledged. Compaction
  * runs in the same queue, between groups, so a snapshot never misses a write it claims to
- * include.
+ * include. When the disk refuses a write (full, a file-size limit, an I/O error), that write
+ * fails with UNAVAILABLE, health() reports it, and a probe every second clears it once the
+ * disk takes writes again, so readiness recovers without traffic.
  */
-import { join } from "node:path";
 import type { Encoders } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Catalog, NewsMeta } from "./store.ts";
-import { writeSnapshot } from "./snapshot.ts";
-import { encodeVector, type WalRecord, type WriteAheadLog } from "./wal.ts";
+import { swapSnapshot } from "./datadir.ts";
+import { encodeVector, WalWriteError, type WalRecord, type WriteAheadLog } from "./wal.ts";
 
 export interface Durability {
   wal: WriteAheadLog;
   dataDir: string;
   lastSeq: number;
   hnsw: { m: number; efConstruction: number };
+  /** One line per change of the write path's state (failing, recovered). */
+  log: (line: string) => void;
 }
+
+export type WriteHealth = { ok: true } | { ok: false; reason: string };
+
+/** How often a failing write path is probed, and the probe's size bounds. */
+const PROBE_MS = 1000;
+const PROBE_MIN = 4096;
+const PROBE_MAX = 1 << 20;
 
 interface Pending<T> {
   done: (value: T) => void;
@@ -34,6 +44,9 @@ export class NewsWriter {
   private queue: Op[] = [];
   private draining: Promise<void> | null = null;
   lastSnapshotAt = Date.now();
+  /** The last durable write failed: why, and how many bytes it needed (the probe's size). */
+  private failing: { reason: string; bytes: number } | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly catalog: Catalog,
@@ -109,9 +122,13 @@ export class NewsWriter {
       try {
         await d.wal.append(records);
       } catch (err) {
+        // Nothing of this group is on disk: its numbers are free again.
+        d.lastSeq -= records.length;
+        if (err instanceof WalWriteError) this.writeFailed(err);
         for (const op of group) op.fail(err);
         return;
       }
+      this.writeSucceeded();
       this.metrics.walCommitRecords.observe(records.length);
     }
     for (const op of group) {
@@ -134,7 +151,7 @@ export class NewsWriter {
     const d = this.durable;
     if (!d) return false;
     const m = this.encoders.bundle.manifest;
-    await writeSnapshot(this.catalog, join(d.dataDir, "snapshot"), { model: { name: m.name, version: m.version }, lastSeq: d.lastSeq, hnsw: d.hnsw });
+    await swapSnapshot(this.catalog, d.dataDir, { model: { name: m.name, version: m.version }, lastSeq: d.lastSeq, hnsw: d.hnsw });
     await d.wal.truncate();
     this.lastSnapshotAt = Date.now();
     this.refreshGauges();
@@ -145,9 +162,48 @@ export class NewsWriter {
     return this.durable?.wal.size ?? 0;
   }
 
+  /** Whether writes are durable now (readiness); false while the disk refuses them. */
+  health(): WriteHealth {
+    return this.failing ? { ok: false, reason: this.failing.reason } : { ok: true };
+  }
+
+  private writeFailed(err: WalWriteError): void {
+    this.metrics.walWriteFailures.inc({ cause: err.errno });
+    const was = this.failing;
+    this.failing = { reason: `durable writes are failing: ${err.message}`, bytes: err.bytes };
+    if (was) return;
+    this.durable!.log(`write-ahead log: ${err.message}; probing the disk every ${PROBE_MS / 1000} s`);
+    this.probeTimer = setInterval(() => this.probe(), PROBE_MS);
+    this.probeTimer.unref();
+  }
+
+  private writeSucceeded(): void {
+    if (!this.failing) return;
+    this.failing = null;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = null;
+    this.durable!.log("write-ahead log: the disk takes writes again; writes recovered");
+  }
+
+  private probing = false;
+  private probe(): void {
+    const f = this.failing;
+    if (!f || this.probing || !this.durable) return;
+    this.probing = true;
+    this.durable.wal
+      .probe(Math.min(PROBE_MAX, Math.max(PROBE_MIN, f.bytes)))
+      .then(
+        () => this.writeSucceeded(),
+        () => {},
+      )
+      .finally(() => (this.probing = false));
+  }
+
   /** Waits for every queued write, then closes the log. */
   async close(): Promise<void> {
     while (this.draining) await this.draining;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = null;
     await this.durable?.wal.close();
   }
 

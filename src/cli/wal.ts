@@ -36,7 +36,7 @@ export function walCommand(program: Command): void {
       if (report.damaged.length) {
         out(`damaged: run "newsrec wal repair --data-dir ${o.dataDir}" to keep every intact record`);
         process.exitCode = 1;
-      } else out("clean");
+      } else out(report.tornTail ? "clean before the torn tail (the server drops it at start)" : "clean");
     });
   wal
     .command("repair")
