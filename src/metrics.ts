@@ -54,10 +54,10 @@ export class Metrics {
     this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
     this.indexDeleted = new client.Gauge({ name: "newsrec_index_deleted_slots", help: "Tombstoned HNSW slots awaiting reuse.", registers: r });
     this.walBytes = new client.Gauge({ name: "newsrec_wal_bytes", help: "Size of the write-ahead log.", registers: r });
+    this.walWriteFailures = new client.Counter({ name: "newsrec_wal_write_failures_total", help: "Writes the write-ahead log refused because the disk failed, by errno (ENOSPC, EFBIG, EIO...).", labelNames: ["cause"], registers: r });
     const self = this;
     this.snapshotAge = new client.Gauge({
       name: "newsrec_snapshot_age_seconds",
-    this.walWriteFailures = new client.Counter({ name: "newsrec_wal_write_failures_total", help: "Writes the write-ahead log refused because the disk failed, by errno (ENOSPC, EFBIG, EIO...).", labelNames: ["cause"], registers: r });
       help: "Seconds since the catalog was last snapshotted (compacted).",
       registers: r,
       collect() {
