@@ -24,8 +24,8 @@ export class Metrics {
   readonly indexDeleted: client.Gauge;
   readonly coldStarts: client.Counter;
   readonly walBytes: client.Gauge;
-  readonly snapshotAge: client.Gauge;
   readonly walWriteFailures: client.Counter<"cause">;
+  readonly snapshotAge: client.Gauge;
   readonly ready: client.Gauge;
   /** Whether the server is ready (model loaded, catalog restored, not draining). */
   isReady: () => boolean = () => false;
