@@ -77,7 +77,7 @@ function removeLeftovers(dataDir: string, log: (l: string) => void): void {
  * pointer names it; nothing is removed unless a whole snapshot has been kept.
  */
 function migrateLegacy(dataDir: string, newestSeq: number, log: (l: string) => void): void {
-  const names = readdirSync(dataDir).filter((n) => n === LEGACY || n.startsWith(`.${LEGACY}.tmp-`));
+  const names = legacyNames(dataDir);
   if (!names.length) return;
   const whole = names
     .map((n) => ({ n, c: complete(join(dataDir, n)) }))
