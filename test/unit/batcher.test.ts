@@ -54,3 +54,50 @@ test("items whose deadline passed while queued are dropped unrun with DEADLINE_E
   assert.equal(await fine, 2);
   assert.deepEqual(ran, [2]);
 });
+
+// Batchers below hold items for an hour (maxWaitMs); the test timeouts only stop a hang from
+// stalling the suite, nothing is timed.
+const HOLD = 3_600_000;
+const GUARD = { timeout: 60_000 };
+
+test("a held item is rejected with DEADLINE_EXCEEDED when its deadline passes, and never runs", GUARD, async () => {
+  const ran: number[] = [];
+  const b = new MicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: HOLD, maxQueue: 100, concurrency: 1, name: "user" }, async (xs) => {
+    ran.push(...xs);
+    return xs;
+  });
+  await assert.rejects(b.submit(1, performance.now() + 10), (e: NewsrecError) => e.code === "DEADLINE_EXCEEDED" && /waiting for the user encoder/.test(e.message));
+  // The expired item left the queue: the next two form a batch of their own.
+  assert.deepEqual(await Promise.all([b.submit(2), b.submit(3)]), [2, 3]);
+  assert.deepEqual(ran, [2, 3]);
+});
+
+test("an item whose deadline passes during its run is rejected at the deadline; its late result is dropped", GUARD, async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const b = new MicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: 0, maxQueue: 100, concurrency: 1, name: "user" }, async (xs) => {
+    await gate;
+    return xs.map((x) => x * 10);
+  });
+  const late = b.submit(1, performance.now() + 10);
+  await assert.rejects(late, (e: NewsrecError) => e.code === "DEADLINE_EXCEEDED");
+  const next = b.submit(2);
+  release();
+  assert.equal(await next, 20);
+});
+
+test("an aborted signal drops a queued item unrun and rejects it with the signal's reason", GUARD, async () => {
+  const ran: number[] = [];
+  const b = new MicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: HOLD, maxQueue: 100, concurrency: 1, name: "user" }, async (xs) => {
+    ran.push(...xs);
+    return xs;
+  });
+  const ac = new AbortController();
+  const gone = b.submit(1, Infinity, ac.signal);
+  const reason = new Error("the client went away");
+  ac.abort(reason);
+  await assert.rejects(gone, (e) => e === reason);
+  await assert.rejects(b.submit(9, Infinity, AbortSignal.abort(reason)), (e) => e === reason);
+  assert.deepEqual(await Promise.all([b.submit(2), b.submit(3)]), [2, 3]);
+  assert.deepEqual(ran, [2, 3]);
+});
