@@ -12,20 +12,10 @@ import { Encoders } from "./model/encoders.ts";
 import { Metrics } from "./metrics.ts";
 import { UserCache } from "./rank/cache.ts";
 import { RankService } from "./rank/service.ts";
+import { Admission } from "./api/admission.ts";
+import { adminTokenOf, checkWriteAccess } from "./api/auth.ts";
+import { OK, report, type HealthReport } from "./api/health.ts";
 
-/** Counts requests in progress across transports; refuses past the limit. */
-export class Admission {
-  inFlight = 0;
-  constructor(public limit: number) {}
-  tryEnter(): boolean {
-    if (this.inFlight >= this.limit) return false;
-    this.inFlight++;
-    return true;
-  }
-  leave(): void {
-    this.inFlight--;
-  }
-}
 
 export interface App {
   config: Config;
@@ -35,11 +25,19 @@ export interface App {
   catalog: Catalog;
   writer: NewsWriter;
   rank: RankService;
+  /** The bearer token writes need (undefined: writes are open). */
+  adminToken: string | undefined;
+  /** Lifecycle: true once started, false again while draining. */
   ready: boolean;
+  /** Whether the server can do its job now, and if not why (readiness). */
+  health(): HealthReport;
   close(): Promise<void>;
 }
 
 export async function createApp(config: Config, log: (line: string) => void, metrics = new Metrics()): Promise<App> {
+  const adminToken = adminTokenOf(config);
+  const openWrites = checkWriteAccess(config, adminToken);
+  if (openWrites) log(openWrites);
   const bundle = loadBundle(config.model);
   const m = bundle.manifest;
   const encoders = await Encoders.open(bundle, {
@@ -49,6 +47,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
     maxBatch: config.maxBatch,
     maxWaitMs: config.maxWaitMs,
     maxQueue: config.maxQueue,
+    runTimeoutMs: config.encoderRunTimeoutMs,
     log,
     onBatch: (encoder, size, waits) => {
       metrics.batchSize.observe({ encoder }, size);
@@ -76,22 +75,36 @@ export async function createApp(config: Config, log: (line: string) => void, met
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
   const rank = new RankService(catalog, encoders, cache, metrics);
   if (durable) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;
-  metrics.isReady = () => app.ready;
+  const admission = new Admission(config.maxInFlight, (transport, n) => metrics.inFlight.set({ transport }, n));
+  // Deadlines end every rank within requestTimeoutMs; a full server that frees no slot for
+  // many times that is stuck, not busy.
+  const wedgeMs = Math.max(10_000, 5 * config.requestTimeoutMs);
+  metrics.health = () => app.health();
   let timer: NodeJS.Timeout | null = null;
   const app: App = {
     config,
-    admission: new Admission(config.maxInFlight),
+    admission,
     metrics,
     encoders,
     catalog,
     writer,
     rank,
+    adminToken,
     ready: false,
+    health: () =>
+      report({
+        lifecycle: app.ready ? OK : { ok: false, reason: "starting or draining" },
+        encoders: encoders.health(),
+        writes: writer.health(),
+        admission: admission.wedged(wedgeMs) ? { ok: false, reason: `all ${admission.limit} request slots held and none freed for ${wedgeMs / 1000} s` } : OK,
+      }),
     close: async () => {
       app.ready = false;
       if (timer) clearInterval(timer);
       if (durable) {
-        await writer.compact();
+        // On a full disk the last compaction fails; the previous snapshot and the log still
+        // hold every acknowledged write, so shutdown goes on.
+        await writer.compact().catch((err) => log(`final compaction failed (the log keeps every write): ${(err as Error).message}`));
         await writer.close();
       }
       await encoders.close();

@@ -26,7 +26,14 @@ export const ConfigSchema = Type.Object(
     maxBatch: Int(1, 4096, 32, "micro-batch: most items per encoder run"),
     maxWaitMs: Type.Number({ minimum: 0, maximum: 1000, default: 1, description: "micro-batch: longest wait for more items" }),
     maxInFlight: Int(1, 1_000_000, 64, "HTTP and gRPC requests in progress at once; past it, new ones are refused at once (503 / RESOURCE_EXHAUSTED). About saturation throughput times the latency you accept"),
-    requestTimeoutMs: Int(1, 600_000, 2000, "per-request deadline for a rank over HTTP; gRPC uses the client's deadline"),
+    requestTimeoutMs: Int(1, 600_000, 2000, "per-request deadline for a rank (HTTP, and gRPC calls whose client sets no earlier deadline)"),
+    headersTimeoutMs: Int(100, 600_000, 10_000, "HTTP: longest time a client may take to send its request headers"),
+    bodyTimeoutMs: Int(100, 600_000, 30_000, "HTTP: longest time a client may take to send its whole request (headers and body); past it, 408 and the connection closes"),
+    idleTimeoutMs: Int(100, 3_600_000, 60_000, "HTTP: a connection silent this long is closed"),
+    keepAliveTimeoutMs: Int(100, 3_600_000, 72_000, "HTTP: how long an idle keep-alive connection stays open (above a load balancer's idle timeout)"),
+    maxConnections: Int(1, 1_000_000, 4096, "HTTP connections open at once; past it, new connections are closed at once"),
+    maxStreams: Int(1, 1_000_000, 256, "gRPC: concurrent calls one connection may have open"),
+    encoderRunTimeoutMs: Int(100, 3_600_000, 30_000, "an encoder run slower than this fails and its worker is replaced (presumed hung)"),
     maxQueue: Int(1, 1_000_000, 2048, "items waiting for an encoder before requests are refused"),
     cacheMaxEntries: Int(0, 100_000_000, 200_000, "user vectors kept"),
     cacheTtlSeconds: Int(0, 30 * 86400, 3600, "user vector lifetime (0: no expiry)"),
@@ -40,7 +47,9 @@ export const ConfigSchema = Type.Object(
     bodyLimitBytes: Int(1024, 1 << 30, 1 << 20, "largest request body"),
     compactIntervalSeconds: Int(0, 86400, 300, "with a data dir: snapshot and empty the write-ahead log this often (0: only at shutdown)"),
     shutdownGraceSeconds: Int(0, 3600, 20, "on SIGTERM: longest wait for in-flight requests before exiting"),
-    adminToken: Type.Optional(Type.String({ minLength: 1, description: "bearer token required for writes" })),
+    adminToken: Type.Optional(Type.String({ minLength: 1, description: "bearer token required for writes (prefer adminTokenFile or NEWSREC_ADMIN_TOKEN: a flag shows in ps)" })),
+    adminTokenFile: Type.Optional(Type.String({ minLength: 1, description: "file holding the bearer token required for writes (a mounted secret)" })),
+    allowAnonymousWrites: Type.Boolean({ default: false, description: "on a non-loopback address, start without an admin token (writes open to anyone who can connect)" }),
     logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error"), Type.Literal("silent")], { default: "info" }),
   },
   { additionalProperties: false },
@@ -59,9 +68,11 @@ export class ConfigError extends Error {
 
 const envName = (k: string) => "NEWSREC_" + k.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase();
 
-function parseEnvValue(key: Key, raw: string): unknown {
+/** A flag or environment value as its key's type; a value that does not parse is left for validation to name. */
+export function parseValue(key: Key, raw: string): unknown {
   const schema = ConfigSchema.properties[key] as { type?: string };
   if (schema.type === "integer" || schema.type === "number") return raw.trim() === "" ? raw : Number(raw);
+  if (schema.type === "boolean") return raw === "true" || raw === "1" ? true : raw === "false" || raw === "0" ? false : raw;
   if (schema.type === "array") return raw.split(",").map((s) => s.trim()).filter(Boolean);
   return raw;
 }
@@ -73,10 +84,10 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<Key, unknown>> {
     if (raw === undefined || !name.startsWith("NEWSREC_")) continue;
     const key = known.get(name);
     if (!key) throw new ConfigError(`unknown environment variable ${name}`);
-    out[key] = parseEnvValue(key, raw);
+    out[key] = parseValue(key, raw);
   }
   for (const [name, key] of [["PORT", "port"], ["GRPC_PORT", "grpcPort"], ["HOST", "host"]] as const) {
-    if (env[name] !== undefined && out[key] === undefined) out[key] = parseEnvValue(key, env[name]);
+    if (env[name] !== undefined && out[key] === undefined) out[key] = parseValue(key, env[name]);
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * that replicas aggregate; buckets span 100 µs to 10 s.
  */
 import client from "prom-client";
+import type { HealthReport } from "./api/health.ts";
 
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -27,8 +28,10 @@ export class Metrics {
   readonly walWriteFailures: client.Counter<"cause">;
   readonly snapshotAge: client.Gauge;
   readonly ready: client.Gauge;
-  /** Whether the server is ready (model loaded, catalog restored, not draining). */
-  isReady: () => boolean = () => false;
+  /** The server's readiness report (model loaded, catalog restored, not draining, able to work). */
+  health: () => HealthReport = () => ({ ready: false, reasons: ["starting"], checks: {} });
+  readonly inFlight: client.Gauge<"transport">;
+  readonly healthCheck: client.Gauge<"check">;
   /** When the catalog was last snapshotted (ms), or null when it is not durable. */
   lastSnapshotAt: () => number | null = () => null;
   readonly rejected: client.Counter<"reason">;
@@ -70,9 +73,21 @@ export class Metrics {
       help: "1 when the server is ready for traffic (what /readyz and gRPC health report), else 0.",
       registers: r,
       collect() {
-        this.set(self.isReady() ? 1 : 0);
+        this.set(self.health().ready ? 1 : 0);
       },
     });
+    this.healthCheck = new client.Gauge({
+      name: "newsrec_health_check",
+      help: "1 when a readiness check passes, 0 when it fails (the reason is in /readyz).",
+      labelNames: ["check"],
+      registers: r,
+      collect() {
+        for (const [check, v] of Object.entries(self.health().checks)) this.set({ check }, v === "ok" ? 1 : 0);
+      },
+    });
+    this.inFlight = new client.Gauge({ name: "newsrec_in_flight_requests", help: "Requests holding an admission slot, by transport.", labelNames: ["transport"], registers: r });
+    this.inFlight.set({ transport: "http" }, 0);
+    this.inFlight.set({ transport: "grpc" }, 0);
     this.coldStarts = new client.Counter({ name: "newsrec_cold_starts_total", help: "Ranks served by the cold-start fallback.", registers: r });
     this.rejected = new client.Counter({ name: "newsrec_rejected_total", help: "Requests refused before work, by reason.", labelNames: ["reason"], registers: r });
     this.modelInfo = new client.Gauge({ name: "newsrec_model_info", help: "The loaded model bundle (value 1).", labelNames: ["name", "version", "fingerprint", "provider", "architecture"], registers: r });

@@ -33,10 +33,19 @@ export async function runServer(config: Config, log: (line: string) => void): Pr
     throw err;
   }
   const grpcAddress = `${config.host.includes(":") ? `[${config.host}]` : config.host}:${grpc.port}`;
+  // gRPC health is pushed, not asked: follow the readiness report (a dead encoder, a full
+  // disk, a wedged admission) as it changes.
+  let serving = app.health().ready;
+  const follow = setInterval(() => {
+    const now = app.health().ready;
+    if (now !== serving) grpc.setServing((serving = now));
+  }, 1000);
+  follow.unref();
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       app.ready = false;
+      clearInterval(follow);
       grpc.setServing(false);
       const graceMs = config.shutdownGraceSeconds * 1000;
       const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs).unref());

@@ -1,26 +1,26 @@
 import type { Command } from "commander";
-import { buildConfig, configKeys, ConfigSchema, describeKey, fromEnv, fromFile, type Config } from "../config.ts";
+import { buildConfig, configKeys, ConfigSchema, describeKey, fromEnv, fromFile, parseValue } from "../config.ts";
 import { runServer } from "../server.ts";
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 
-function parseFlag(key: keyof Config, raw: string): unknown {
-  const t = (ConfigSchema.properties[key] as { type?: string }).type;
-  if (t === "integer" || t === "number") return Number(raw);
-  if (t === "array") return raw.split(",").map((s) => s.trim()).filter(Boolean);
-  return raw;
-}
-
 export function serveCommand(program: Command): void {
   const cmd = program.command("serve").description("serve /rank over HTTP (and gRPC) on a model bundle").option("--config <file>", "JSON configuration file");
-  for (const k of configKeys()) cmd.option(`--${kebab(k)} <value>`, describeKey(k));
-  cmd.action(async (raw: Record<string, string>) => {
+  for (const k of configKeys()) {
+    const boolean = (ConfigSchema.properties[k] as { type?: string }).type === "boolean";
+    cmd.option(boolean ? `--${kebab(k)}` : `--${kebab(k)} <value>`, describeKey(k));
+  }
+  cmd.action(async (raw: Record<string, string | boolean>) => {
     const flags: Record<string, unknown> = {};
-    for (const k of configKeys()) if (raw[k] !== undefined) flags[k] = parseFlag(k, raw[k]);
+    for (const k of configKeys()) {
+      const v = raw[k];
+      if (v !== undefined) flags[k] = typeof v === "boolean" ? v : parseValue(k, v);
+    }
     // A snapshot replaces the demo catalog unless demo news are asked for explicitly.
     const implied = flags.snapshot !== undefined && flags.demoNews === undefined ? { demoNews: 0 } : {};
-    const config = buildConfig(raw.config ? fromFile(raw.config) : {}, fromEnv(process.env), implied, flags);
+    const config = buildConfig(typeof raw.config === "string" ? fromFile(raw.config) : {}, fromEnv(process.env), implied, flags);
     const log = (line: string) => config.logLevel !== "silent" && process.stderr.write(`newsrec: ${line}\n`);
+    if (flags.adminToken !== undefined) log("warning: --admin-token is visible to every user of this machine (ps); prefer --admin-token-file or NEWSREC_ADMIN_TOKEN");
     const t0 = performance.now();
     const server = await runServer(config, log);
     log(`HTTP on ${server.url}; gRPC on ${server.grpcAddress}; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -7,6 +7,8 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { App } from "../app.ts";
+import type { Ticket } from "../api/admission.ts";
+import { adminGuard } from "../api/auth.ts";
 import { NewsrecError, notFound, overloaded } from "../errors.ts";
 import { newsParams, rankBody, upsertBody } from "../http/schemas.ts";
 import type { RankRequest } from "../rank/types.ts";
@@ -18,35 +20,38 @@ import { toServiceError } from "./errors.ts";
 
 export const SERVICE = `${PACKAGE}.Recommender`;
 
-type Handler = (req: Record<string, unknown>, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<object>;
+interface CallContext {
+  call: grpc.ServerUnaryCall<unknown, unknown>;
+  deadline: number;
+  signal: AbortSignal;
+}
+type Handler = (req: Record<string, unknown>, ctx: CallContext) => Promise<object>;
 
-/** The client's deadline as a performance.now() time (Infinity when it set none). */
-function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+/**
+ * The call's deadline as a performance.now() time: the client's, or requestTimeoutMs from now
+ * when it set none, so no call can hold its slot for ever.
+ */
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number): number {
   const d = call.getDeadline();
   const ms = d instanceof Date ? d.getTime() : Number(d);
-  return Number.isFinite(ms) ? performance.now() + (ms - Date.now()) : Infinity;
+  return Number.isFinite(ms) ? performance.now() + (ms - Date.now()) : performance.now() + defaultMs;
 }
 
-/** A request that failed to decode travels to the handler as this marker, to become INVALID_ARGUMENT. */
-const DECODE_FAILED = Symbol("decode failed");
-
+/**
+ * Requests travel to the handler as raw bytes and are decoded there, after admission: a full
+ * server spends no main-thread time decoding what it will refuse. grpc-js itself refuses
+ * messages over grpc.max_receive_message_length before this code sees them.
+ */
 function definition(): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const m of RecommenderMethods) {
-    const req = messageType(m.request);
     const res = messageType(m.response);
     def[m.name] = {
       path: `/${SERVICE}/${m.name}`,
       requestStream: false,
       responseStream: false,
-      requestSerialize: (o: object) => Buffer.from(encode(req, o)),
-      requestDeserialize: (b: Buffer) => {
-        try {
-          return decode(req, b);
-        } catch (err) {
-          return { [DECODE_FAILED]: (err as DecodeError).message };
-        }
-      },
+      requestSerialize: (o: object) => Buffer.from(encode(messageType(m.request), o)),
+      requestDeserialize: (b: Buffer) => b,
       responseSerialize: (o: object) => Buffer.from(encode(res, o)),
       responseDeserialize: (b: Buffer) => decode(res, b),
       originalName: m.name,
@@ -65,10 +70,10 @@ export interface GrpcServer {
 
 export async function startGrpcServer(app: App, host: string, port: number): Promise<GrpcServer> {
   const { config, metrics } = app;
+  const checkAdmin = adminGuard(app.adminToken, "authorization metadata");
   const requireAdmin = (md: grpc.Metadata) => {
-    if (config.adminToken && md.get("authorization")[0] !== `Bearer ${config.adminToken}`) {
-      throw new NewsrecError("UNAUTHENTICATED", "writes need authorization: Bearer <admin token> metadata");
-    }
+    const v = md.get("authorization")[0];
+    checkAdmin(typeof v === "string" ? v : undefined);
   };
   const requireReady = () => {
     if (!app.ready) throw new NewsrecError("NOT_READY", "the server is not ready");
@@ -76,19 +81,17 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
   // Built once: check() compiles a validator per schema object.
   const rankSchema = rankBody(config);
   const handlers: Record<string, Handler> = {
-    Rank: async (req, call) => {
+    Rank: async (req, { deadline, signal }) => {
       requireReady();
       const body = check<RankRequest>(rankSchema, { history: [], ...req });
-      return app.rank.rank(body, deadlineOf(call));
+      return app.rank.rank(body, deadline, signal);
     },
-    UpsertNews: async (req, call) => {
-      requireAdmin(call.metadata);
+    UpsertNews: async (req) => {
       requireReady();
       const { items } = check<{ items: NewsMeta[] }>(upsertBody, { items: [], ...req });
       return { upserted: await app.writer.upsert(items) };
     },
-    DeleteNews: async (req, call) => {
-      requireAdmin(call.metadata);
+    DeleteNews: async (req) => {
       const { id } = check<{ id: string }>(newsParams, { id: "", ...req });
       if (!(await app.writer.delete(id))) throw notFound(`news ${id}`);
       return { deleted: id };
@@ -101,14 +104,23 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
     },
   };
 
-  const server = new grpc.Server();
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": config.bodyLimitBytes,
+    "grpc.max_concurrent_streams": config.maxStreams,
+  });
   const impl: grpc.UntypedServiceImplementation = {};
+  const writes = new Set(["UpsertNews", "DeleteNews"]);
   for (const [name, fn] of Object.entries(handlers)) {
-    impl[name] = (call: grpc.ServerUnaryCall<Record<string | symbol, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    const request = messageType(RecommenderMethods.find((m) => m.name === name)!.request);
+    impl[name] = (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const end = metrics.requestSeconds.startTimer();
-      const admitted = app.admission.tryEnter();
+      const unary = call as grpc.ServerUnaryCall<unknown, unknown>;
+      let ticket: Ticket | null = null;
+      let answered = false;
       const finish = (err: ReturnType<typeof toServiceError> | null, value?: object) => {
-        if (admitted) app.admission.leave();
+        if (answered) return;
+        answered = true;
+        ticket?.release();
         const labels = { transport: "grpc", method: name, status: grpc.status[err ? err.code : grpc.status.OK]! };
         metrics.requests.inc(labels);
         end(labels);
@@ -117,16 +129,30 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
         if (err) callback(err);
         else callback(null, value);
       };
-      if (!admitted) {
+      try {
+        // Unauthenticated writes are refused before any decoding or admission.
+        if (writes.has(name)) requireAdmin(call.metadata);
+      } catch (e) {
+        return finish(toServiceError(e));
+      }
+      ticket = app.admission.tryEnter("grpc");
+      if (!ticket) {
         metrics.rejected.inc({ reason: "in_flight" });
         return finish(toServiceError(overloaded("the server")));
       }
-      const decodeError = call.request[DECODE_FAILED] as string | undefined;
-      if (decodeError) return finish(toServiceError(new NewsrecError("INVALID_ARGUMENT", `body: ${decodeError}`, { field: "body" })));
-      if (deadlineOf(call as grpc.ServerUnaryCall<unknown, unknown>) <= performance.now()) {
+      const held = ticket;
+      call.once("cancelled", () => held.abandon());
+      const deadline = deadlineOf(unary, config.requestTimeoutMs);
+      if (deadline <= performance.now()) {
         return finish(toServiceError(new NewsrecError("DEADLINE_EXCEEDED", "the deadline passed before the work began")));
       }
-      fn(call.request as Record<string, unknown>, call as grpc.ServerUnaryCall<unknown, unknown>).then(
+      let req: Record<string, unknown>;
+      try {
+        req = decode(request, call.request) as Record<string, unknown>;
+      } catch (e) {
+        return finish(toServiceError(new NewsrecError("INVALID_ARGUMENT", `body: ${(e as DecodeError).message}`, { field: "body" })));
+      }
+      fn(req, { call: unary, deadline, signal: held.signal }).then(
         (v) => finish(null, v),
         (e) => finish(toServiceError(e)),
       );
@@ -147,7 +173,7 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
     health.setStatus("", s);
     health.setStatus(SERVICE, s);
   };
-  setServing(app.ready);
+  setServing(app.health().ready);
   return {
     server,
     port: bound,

@@ -35,7 +35,7 @@ export class RankService {
   }
 
   /** The user vector for a known history, from the cache or the encoder. */
-  async userVector(userId: string | undefined, known: string[], slots: number[], deadline?: number): Promise<{ user: UserVector; hit: boolean }> {
+  async userVector(userId: string | undefined, known: string[], slots: number[], deadline?: number, signal?: AbortSignal): Promise<{ user: UserVector; hit: boolean }> {
     let stop = this.metrics.stage("cache_lookup");
     const key = this.cache.key(userId, known);
     const cached = this.cache.get(key);
@@ -45,16 +45,19 @@ export class RankService {
     stop = this.metrics.stage("user_encoding");
     const user =
       this.encoders.bundle.manifest.encoders.user.input === "news_vectors"
-        ? await this.encoders.encodeUser({ kind: "vectors", vectors: slots.map((s) => this.catalog.vectorAt(s)) }, deadline)
-        : await this.encoders.encodeUser({ kind: "titles", titlesNewestFirst: slots.map((s) => this.catalog.metaAt(s).title).reverse() }, deadline);
+        ? await this.encoders.encodeUser({ kind: "vectors", vectors: slots.map((s) => this.catalog.vectorAt(s)) }, deadline, signal)
+        : await this.encoders.encodeUser({ kind: "titles", titlesNewestFirst: slots.map((s) => this.catalog.metaAt(s).title).reverse() }, deadline, signal);
     stop();
     this.cache.set(key, user);
     this.metrics.cacheEntries.set(this.cache.size);
     return { user, hit: false };
   }
 
-  /** deadline: an absolute performance.now() time past which queued encoder work is abandoned. */
-  async rank(req: RankRequest, deadline?: number): Promise<RankResponse> {
+  /**
+   * deadline: an absolute performance.now() time past which queued encoder work is abandoned;
+   * signal: aborted when the client has gone, which drops its queued work at once.
+   */
+  async rank(req: RankRequest, deadline?: number, signal?: AbortSignal): Promise<RankResponse> {
     const k = req.k ?? DEFAULT_K;
     if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw invalid("k", `must be an integer from 1 to ${MAX_K}`);
     const maxHistory = this.encoders.bundle.manifest.userInput.maxHistory;
@@ -76,7 +79,7 @@ export class RankService {
     let user: UserVector | null = null;
     let userCache: RankResponse["userCache"] = "none";
     if (!coldStart) {
-      const r = await this.userVector(req.userId, known, slots, deadline);
+      const r = await this.userVector(req.userId, known, slots, deadline, signal);
       user = r.user;
       userCache = r.hit ? "hit" : "miss";
     } else {

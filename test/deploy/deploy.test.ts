@@ -89,6 +89,21 @@ test("the ConfigMap's config.json is accepted by the server's configuration sche
   assert.deepEqual(ports, [config.port, config.grpcPort]);
 });
 
+test("the shipped deployment cannot start with open writes: the admin token is a required secret, mounted as a file", () => {
+  const config = buildConfig(JSON.parse(docs(join(K8S, "base/configmap.yaml"))[0].data["config.json"]));
+  assert.equal(config.host, "0.0.0.0");
+  assert.equal(config.allowAnonymousWrites, false);
+  assert.ok(config.adminTokenFile, "the server reads its token from a file");
+  const spec = docs(join(K8S, "base/deployment.yaml"))[0].spec.template.spec;
+  const volume = spec.volumes.find((v: any) => v.secret);
+  assert.ok(volume, "a secret volume");
+  assert.notEqual(volume.secret.optional, true, "the secret is required: no pod starts without it");
+  const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === volume.name);
+  assert.ok(config.adminTokenFile!.startsWith(mount.mountPath + "/"), "adminTokenFile lies in the mounted secret");
+  const env = spec.containers[0].env ?? [];
+  assert.ok(!env.some((e: any) => e.valueFrom?.secretKeyRef?.optional), "no optional secret in the environment");
+});
+
 const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
 test("Prometheus config and alert rules pass promtool", { skip: hasPromtool || process.env.CI ? false : "promtool is not installed (apt-get install prometheus)" }, () => {
   const r = spawnSync("promtool", ["check", "config", "prometheus.yml"], { cwd: join(ROOT, "deploy/prometheus"), encoding: "utf8" });

@@ -3,17 +3,12 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { PROTO_PATH, encode, decode, messageType } from "../../src/wire/proto.ts";
+import { encode, decode, messageType } from "../../src/wire/proto.ts";
 import { post, startServer, type Running } from "../helpers.ts";
+import { call, grpcClient } from "./client.ts";
 
 const require = createRequire(import.meta.url);
-// A client built from the proto file alone, as any other gRPC user would build one.
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, { keepCase: false, defaults: false })) as any;
 const healthPkg = grpc.loadPackageDefinition(protoLoader.loadSync(require.resolve("grpc-health-check/proto/health/v1/health.proto"), { enums: String })) as any;
-
-function call<T>(client: any, method: string, req: object, opts: { metadata?: grpc.Metadata; deadline?: Date } = {}): Promise<T> {
-  return new Promise((resolve, reject) => client[method](req, opts.metadata ?? new grpc.Metadata(), opts.deadline ? { deadline: opts.deadline } : {}, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))));
-}
 
 describe("gRPC newsrec.v1.Recommender (real server and client)", () => {
   let s: Running;
@@ -21,7 +16,7 @@ describe("gRPC newsrec.v1.Recommender (real server and client)", () => {
   let ids: string[];
   before(async () => {
     s = await startServer({ demoNews: 2000, adminToken: "tok", exactMaxItems: 0 });
-    client = new pkg.newsrec.v1.Recommender(s.grpcAddress, grpc.credentials.createInsecure());
+    client = grpcClient(s.grpcAddress);
     ids = [...s.app.catalog.entries()].map((e) => e.meta.id);
   });
   after(async () => {

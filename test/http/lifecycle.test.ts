@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../helpers.ts";
@@ -34,7 +34,7 @@ test("SIGTERM drains in-flight requests, compacts the catalog and exits 0", { ti
     assert.match(log, /SIGTERM: draining/);
     assert.match(log, /stopped/);
     assert.equal(statSync(join(dir, "wal.log")).size, 0, "the log was compacted into the snapshot");
-    assert.ok(existsSync(join(dir, "snapshot/manifest.json")));
+    assert.ok(existsSync(join(dir, readFileSync(join(dir, "CURRENT"), "utf8").trim(), "manifest.json")), "the pointer names a whole snapshot");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

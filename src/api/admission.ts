@@ -1,0 +1,64 @@
+/**
+ * Admission control shared by both transports: at most `limit` requests in progress; past it,
+ * new ones are refused at once. A slot is a Ticket whose release is idempotent, so every way a
+ * request can end (answered, failed, timed out, client gone at any moment, and several of these
+ * at once) gives the slot back exactly once.
+ */
+export type Transport = "http" | "grpc";
+
+export interface Ticket {
+  readonly transport: Transport;
+  /** Aborted when the client goes away before its answer: queued work for it is dropped. */
+  readonly signal: AbortSignal;
+  /** Marks the client as gone; releases the slot. */
+  abandon(): void;
+  release(): void;
+}
+
+export class Admission {
+  private readonly counts: Record<Transport, number> = { http: 0, grpc: 0 };
+  /** performance.now() of the last release (or of creation). */
+  private lastRelease = performance.now();
+
+  constructor(
+    public limit: number,
+    private readonly onChange: (transport: Transport, inFlight: number) => void = () => {},
+  ) {}
+
+  get inFlight(): number {
+    return this.counts.http + this.counts.grpc;
+  }
+
+  /** A ticket, or null when the server is full. */
+  tryEnter(transport: Transport): Ticket | null {
+    if (this.inFlight >= this.limit) return null;
+    this.counts[transport]++;
+    this.onChange(transport, this.counts[transport]);
+    const abort = new AbortController();
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.counts[transport]--;
+      this.lastRelease = performance.now();
+      this.onChange(transport, this.counts[transport]);
+    };
+    return {
+      transport,
+      signal: abort.signal,
+      release,
+      abandon: () => {
+        abort.abort();
+        release();
+      },
+    };
+  }
+
+  /**
+   * Full, and no slot given back for `ms`: every request is being refused and none is finishing,
+   * which per-request deadlines should make impossible. Readiness reports it rather than hide it.
+   */
+  wedged(ms: number): boolean {
+    return this.inFlight >= this.limit && performance.now() - this.lastRelease > ms;
+  }
+}
