@@ -8,6 +8,7 @@ import tempfile
 import onnx
 import torch
 
+from fingerprint import bundle_files, fingerprint
 from mind import News
 
 OPSET = 14
@@ -19,11 +20,6 @@ def sha256_file(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def fingerprint(file_hashes):
-    """sha256 over the encoder and tokenizer file hashes, in manifest order; the server recomputes it."""
-    return hashlib.sha256("".join(h + "\n" for h in file_hashes).encode()).hexdigest()
 
 
 def _export(module, inputs, path, input_names, output_names, dynamic_axes):
@@ -61,7 +57,7 @@ def manifest(args, files, hashes, vocab_size, metrics, norms):
     else:
         news = {"file": "text_encoder.onnx", **text_io, "outputs": {"vector": "vec"}}
         user = {"file": "text_encoder.onnx", "input": "history_titles", **text_io, "outputs": {"vector": "vec"}}
-    return {
+    man = {
         "name": args.name or ("newsrec-nrms" if args.arch == "hierarchical" else "newsrec-punr"),
         "version": args.version,
         "architecture": args.arch,
@@ -72,11 +68,15 @@ def manifest(args, files, hashes, vocab_size, metrics, norms):
         "userInput": {"maxHistory": args.max_history, "maxLength": args.max_user_len},
         "encoders": {"news": news, "user": user},
         "files": {f: h for f, h in zip(files, hashes)},
-        "fingerprint": fingerprint(hashes),
+        "fingerprint": None,
         "opset": OPSET,
         "newsVectorNorm": norms,
         "validation": metrics,
     }
+    # The server hashes the files in bundle_files order; the exporter must list them the same way.
+    assert bundle_files(man) == list(files), (bundle_files(man), files)
+    man["fingerprint"] = fingerprint(hashes, man)
+    return man
 
 
 def golden_news(valid_news):
@@ -148,7 +148,7 @@ reproduces these numbers through the serving path.
 
 ## Fingerprint
 
-`{man['fingerprint']}` (sha256 over the encoder and tokenizer files; snapshots record it).
+`{man['fingerprint']}` (sha256 over the encoder and tokenizer files and the manifest settings that shape the vectors; snapshots record it).
 
 ## Rebuild
 

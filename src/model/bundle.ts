@@ -1,12 +1,13 @@
 /**
  * A model bundle is a folder that describes itself (manifest.json). Loading checks the
- * manifest's shape, that every file stays inside the folder, and that the files hash to
- * the fingerprint the manifest claims, so a corrupt or swapped encoder fails at startup
+ * manifest's shape, that every file stays inside the folder, and that the files and settings
+ * hash to the fingerprint the manifest claims, so a corrupt or swapped encoder fails at startup
  * with the file's name rather than producing silently different vectors.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
+import { fingerprint, fingerprintedFiles } from "./fingerprint.ts";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -115,17 +116,23 @@ export function loadBundle(dirArg: string): Bundle {
   }
   const manifest = raw;
   const { news, user } = manifest.encoders;
-  const listed = [...new Set([news.file, user.file]), manifest.tokenizer.file];
   const hashes: string[] = [];
-  for (const f of listed) {
+  for (const f of fingerprintedFiles(manifest)) {
     const expected = manifest.files[f];
     if (!expected) throw new BundleError(dir, `manifest.json lists no sha256 for ${f}`);
     const actual = sha256(inside(dir, f), dir);
     if (actual !== expected) throw new BundleError(dir, `${f} is corrupt or was replaced: sha256 ${actual.slice(0, 12)}… differs from the manifest's ${expected.slice(0, 12)}…`);
     hashes.push(actual);
   }
-  const fingerprint = createHash("sha256").update(hashes.map((h) => h + "\n").join("")).digest("hex");
-  if (fingerprint !== manifest.fingerprint) throw new BundleError(dir, "the manifest's fingerprint does not match its files");
+  let recomputed: string;
+  try {
+    recomputed = fingerprint(hashes, manifest);
+  } catch (err) {
+    throw new BundleError(dir, `cannot fingerprint manifest.json: ${(err as Error).message}`);
+  }
+  if (recomputed !== manifest.fingerprint) {
+    throw new BundleError(dir, `the manifest's fingerprint does not match its files and settings (architecture, dimension, tokenizer, newsInput, userInput, encoders): recomputed ${recomputed.slice(0, 16)}…, manifest says ${manifest.fingerprint.slice(0, 16)}… (changed settings make another model: export it again, do not edit the manifest)`);
+  }
   if (manifest.architecture === "hierarchical" && user.input !== "news_vectors") throw new BundleError(dir, "a hierarchical bundle's user encoder must read news_vectors");
   if (manifest.architecture === "siamese" && user.input !== "history_titles") throw new BundleError(dir, "a siamese bundle's user encoder must read history_titles");
   let tokenizerJson: unknown;

@@ -12,6 +12,12 @@ function copy(): string {
   return dir;
 }
 
+function editManifest(dir: string, edit: (m: any) => void): void {
+  const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  edit(m);
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(m, null, 2));
+}
+
 test("the default bundle loads and describes itself", () => {
   const b = loadBundle(DEFAULT_BUNDLE);
   assert.equal(b.manifest.architecture, "hierarchical");
@@ -50,6 +56,50 @@ test("a malformed manifest names the bad field", () => {
     writeFileSync(join(dir, "manifest.json"), JSON.stringify(m));
     assert.throws(() => loadBundle(dir), /manifest\.json is invalid at \/dimension/);
     assert.throws(() => loadBundle(join(dir, "missing")), /cannot read manifest\.json/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+// Each of these changes what the vectors mean (or how they are read), so snapshots of the original
+// must not be accepted for the copy: the copy, keeping the old fingerprint, is refused.
+const settingEdits: [string, (m: any) => void][] = [
+  ["newsInput.fields", (m) => (m.newsInput.fields = ["title"])],
+  ["newsInput.maxLength", (m) => (m.newsInput.maxLength = 16)],
+  ["userInput.maxHistory", (m) => (m.userInput.maxHistory = 20)],
+  ["userInput.maxLength", (m) => (m.userInput.maxLength = 64)],
+  ["tokenizer.unkId", (m) => (m.tokenizer.unkId = 3)],
+  ["tokenizer.sepId", (m) => (m.tokenizer.sepId = 1)],
+  ["encoders.news.inputs.ids", (m) => (m.encoders.news.inputs.ids = "ids")],
+  ["encoders.user.outputs.vector", (m) => (m.encoders.user.outputs.vector = "attention")],
+  ["dimension", (m) => (m.dimension = 32)],
+];
+
+for (const [what, edit] of settingEdits) {
+  test(`a copy with another ${what} and the old fingerprint is refused`, () => {
+    const dir = copy();
+    try {
+      editManifest(dir, edit);
+      assert.throws(
+        () => loadBundle(dir),
+        (e: Error) => e instanceof BundleError && /fingerprint does not match its files and settings/.test(e.message) && e.message.includes(dir),
+      );
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+}
+
+test("name, version and validation metrics are not part of the fingerprint", () => {
+  const dir = copy();
+  try {
+    editManifest(dir, (m) => {
+      m.name = "renamed";
+      m.version = "9.9.9";
+      m.validation = { auc: 0.5 };
+      m.newsVectorNorm = { max: 5, p99: 4 };
+    });
+    assert.equal(loadBundle(dir).manifest.fingerprint, loadBundle(DEFAULT_BUNDLE).manifest.fingerprint);
   } finally {
     rmSync(dir, { recursive: true });
   }
