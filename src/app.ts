@@ -49,6 +49,8 @@ export async function createApp(config: Config, log: (line: string) => void, met
     maxQueue: config.maxQueue,
     runTimeoutMs: config.encoderRunTimeoutMs,
     log,
+    onWorkerRestart: () => metrics.encoderRestarts.inc(),
+    onWorkersAlive: (n) => metrics.encoderWorkersAlive.set(n),
     onBatch: (encoder, size, waits) => {
       metrics.batchSize.observe({ encoder }, size);
       for (const w of waits) metrics.queueWaitSeconds.observe({ encoder }, w);

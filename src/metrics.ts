@@ -18,6 +18,8 @@ export class Metrics {
   readonly batchSize: client.Histogram<"encoder">;
   readonly walCommitRecords: client.Histogram;
   readonly queueWaitSeconds: client.Histogram<"encoder">;
+  readonly encoderRestarts: client.Counter;
+  readonly encoderWorkersAlive: client.Gauge;
   readonly cacheLookups: client.Counter<"result">;
   readonly cacheEntries: client.Gauge;
   readonly catalogItems: client.Gauge;
@@ -88,6 +90,8 @@ export class Metrics {
     this.inFlight = new client.Gauge({ name: "newsrec_in_flight_requests", help: "Requests holding an admission slot, by transport.", labelNames: ["transport"], registers: r });
     this.inFlight.set({ transport: "http" }, 0);
     this.inFlight.set({ transport: "grpc" }, 0);
+    this.encoderRestarts = new client.Counter({ name: "newsrec_encoder_worker_restarts_total", help: "Encoder workers started to replace a dead or hung one.", registers: r });
+    this.encoderWorkersAlive = new client.Gauge({ name: "newsrec_encoder_workers_alive", help: "Encoder worker threads alive and taking work.", registers: r });
     this.coldStarts = new client.Counter({ name: "newsrec_cold_starts_total", help: "Ranks served by the cold-start fallback.", registers: r });
     this.rejected = new client.Counter({ name: "newsrec_rejected_total", help: "Requests refused before work, by reason.", labelNames: ["reason"], registers: r });
     this.modelInfo = new client.Gauge({ name: "newsrec_model_info", help: "The loaded model bundle (value 1).", labelNames: ["name", "version", "fingerprint", "provider", "architecture"], registers: r });

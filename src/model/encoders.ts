@@ -3,6 +3,7 @@
  * click history in, user vector (and attention) out. Single calls are micro-batched; batch
  * precompute calls encodeNewsBatch directly.
  */
+import { NewsrecError } from "../errors.ts";
 import type { Bundle } from "./bundle.ts";
 import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
 import type { Feed, Provider } from "./onnx.ts";
@@ -18,7 +19,19 @@ export interface EncoderOptions {
   maxQueue: number;
   log: (line: string) => void;
   onBatch?: (encoder: "news" | "user", size: number, waits: number[]) => void;
+  /** A run unanswered this long means a hung worker: the run fails and the worker is replaced (default 30 s). */
+  runTimeoutMs?: number;
+  /** Delay before replacing a dead worker, doubling with each death in a row (default 100 ms). */
+  restartDelayMs?: number;
+  /** The worker thread's entry module (tests inject faults through one). */
+  workerEntry?: URL;
+  /** A dead worker's replacement is up. */
+  onWorkerRestart?: () => void;
+  /** The count of live workers changed. */
+  onWorkersAlive?: (alive: number) => void;
 }
+
+export type EncoderHealth = { ok: true } | { ok: false; reason: string };
 
 export interface UserVector {
   vector: Float32Array;
@@ -69,7 +82,7 @@ export class Encoders {
     const pool = await WorkerPool.start(
       o.workers,
       { newsPath: bundle.newsEncoderPath, userPath: bundle.userEncoderPath, providers: o.providers, intraOpThreads: o.intraOpThreads },
-      o.log,
+      { log: o.log, runTimeoutMs: o.runTimeoutMs, restartDelayMs: o.restartDelayMs, entry: o.workerEntry, onRestart: o.onWorkerRestart, onAlive: o.onWorkersAlive },
     );
     return new Encoders(bundle, pool, o);
   }
@@ -78,13 +91,42 @@ export class Encoders {
     return this.pool.provider;
   }
 
-  get queued(): { news: number; user: number } {
-    return { news: this.newsBatcher.queued, user: this.userBatcher.queued };
+  /** Not ok while no worker is alive (all dead, restarting) or once closed: readiness follows it. */
+  health(): EncoderHealth {
+    const reason = this.pool.unavailableReason;
+    return reason ? { ok: false, reason } : { ok: true };
+  }
+
+  /** Live encoder workers. */
+  get alive(): number {
+    return this.pool.alive;
+  }
+
+  /** The live workers' thread ids (diagnostics, fault drills). */
+  get workerThreadIds(): number[] {
+    return this.pool.threadIds;
+  }
+
+  /** Ends one worker's thread as a crash would; it is replaced like any dead worker. */
+  terminateWorker(threadId: number): Promise<void> {
+    return this.pool.terminateWorker(threadId);
+  }
+
+  /** Resolves once every worker is alive (after a restart, say). */
+  whenAllAlive(): Promise<void> {
+    return this.pool.whenAllAlive();
+  }
+
+  /** With no live worker, work is refused before it queues: nothing could run it. */
+  private refusal(): NewsrecError | null {
+    const reason = this.pool.unavailableReason;
+    return reason ? new NewsrecError("UNAVAILABLE", `${reason}; retry`) : null;
   }
 
   /** One news item, micro-batched with concurrent calls. */
   encodeNews(n: NewsText): Promise<Float32Array> {
-    return this.newsBatcher.submit(this.tokenizer.news(n));
+    const refused = this.refusal();
+    return refused ? Promise.reject(refused) : this.newsBatcher.submit(this.tokenizer.news(n));
   }
 
   /** Token ids already made (batch precompute tokenizes ahead of inference). */
@@ -92,8 +134,13 @@ export class Encoders {
     return this.runNews(rows);
   }
 
-  encodeUser(input: UserInput, deadline?: number): Promise<UserVector> {
-    return this.userBatcher.submit(input, deadline);
+  /**
+   * deadline: an absolute performance.now() time; signal: aborted when the caller's client has
+   * gone. Either ends the wait at once, and queued work is then dropped unrun.
+   */
+  encodeUser(input: UserInput, deadline?: number, signal?: AbortSignal): Promise<UserVector> {
+    const refused = this.refusal();
+    return refused ? Promise.reject(refused) : this.userBatcher.submit(input, deadline, signal);
   }
 
   private async runNews(rows: number[][]): Promise<Float32Array[]> {

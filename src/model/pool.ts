@@ -1,52 +1,88 @@
-/** A fixed pool of encoder worker threads; each run goes to the worker with the fewest runs in flight. */
+/**
+ * A supervised pool of encoder worker threads; each run goes to the live worker with the
+ * fewest runs in flight.
+ *
+ * A worker that dies (its thread exits, or throws an uncaught error) is taken out at once:
+ * its runs fail with UNAVAILABLE, nothing is sent to it again, and a replacement starts after
+ * a backoff. A worker that does not answer a run within runTimeoutMs is presumed hung and
+ * treated the same way, terminated first. While no worker is alive, runs fail at once rather
+ * than wait for one: the caller's client can retry elsewhere.
+ */
 import { Worker } from "node:worker_threads";
+import { NewsrecError } from "../errors.ts";
 import type { Feed, Provider } from "./onnx.ts";
 import type { WorkerHello, WorkerInit, WorkerReply, WorkerRequest } from "./worker.ts";
 
 type Outputs = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
-interface Slot {
+export interface PoolOptions {
+  log: (line: string) => void;
+  /** A run unanswered this long means a hung worker (default 30 s). */
+  runTimeoutMs?: number;
+  /** The first restart's delay (default 100 ms); it doubles with each failure in a row, up to 10 s. */
+  restartDelayMs?: number;
+  /** The worker's entry module (tests load the real worker through one that injects faults). */
+  entry?: URL;
+  /** A replacement worker is up. */
+  onRestart?: () => void;
+  /** The count of live workers changed. */
+  onAlive?: (alive: number) => void;
+}
+
+const MAX_RESTART_DELAY_MS = 10_000;
+/** A worker that lived this long was healthy: the next death starts the backoff afresh. */
+const STABLE_MS = 60_000;
+
+interface Member {
   worker: Worker;
+  /** Kept here: worker.threadId reads -1 once the thread has stopped. */
+  threadId: number;
+  slot: number;
+  alive: boolean;
   inFlight: number;
+  startedAt: number;
+}
+
+interface Run {
+  resolve: (o: Outputs) => void;
+  reject: (e: Error) => void;
+  member: Member;
+  timer: NodeJS.Timeout;
 }
 
 export class WorkerPool {
-  private readonly slots: Slot[] = [];
-  private readonly pending = new Map<number, { resolve: (o: Outputs) => void; reject: (e: Error) => void; slot: Slot }>();
+  private readonly members: (Member | null)[];
+  /** Deaths in a row per slot (the backoff exponent). */
+  private readonly failures: number[];
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  /** Workers still starting, so that close() can end them too. */
+  private readonly starting = new Set<Worker>();
+  private readonly pending = new Map<number, Run>();
+  private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly url: URL;
+  private readonly runTimeoutMs: number;
+  private readonly restartDelayMs: number;
   private nextId = 1;
   private closed = false;
+  alive = 0;
   provider: Provider = "cpu";
 
-  private constructor() {}
+  private constructor(
+    private readonly init: WorkerInit,
+    private readonly o: PoolOptions,
+    size: number,
+  ) {
+    this.members = Array.from({ length: size }, () => null);
+    this.failures = Array.from({ length: size }, () => 0);
+    this.url = o.entry ?? new URL("./worker-entry.mjs", import.meta.url);
+    this.runTimeoutMs = o.runTimeoutMs ?? 30_000;
+    this.restartDelayMs = o.restartDelayMs ?? 100;
+  }
 
-  static async start(size: number, init: WorkerInit, log: (line: string) => void): Promise<WorkerPool> {
-    const pool = new WorkerPool();
-    const url = new URL("./worker-entry.mjs", import.meta.url);
+  static async start(size: number, init: WorkerInit, o: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(init, o, size);
     try {
-      await Promise.all(
-        Array.from({ length: size }, async (_, i) => {
-          const worker = new Worker(url, { workerData: init });
-          const slot: Slot = { worker, inFlight: 0 };
-          pool.slots.push(slot);
-          const hello = await new Promise<WorkerHello>((resolve, reject) => {
-            const onExit = (code: number) => reject(new Error(`encoder worker exited with code ${code} while starting`));
-            worker.once("message", (m: WorkerHello) => {
-              // Only our own listeners go: removeAllListeners would also drop the worker's internal port hooks.
-              worker.off("error", reject);
-              worker.off("exit", onExit);
-              resolve(m);
-            });
-            worker.once("error", reject);
-            worker.once("exit", onExit);
-          });
-          if (!hello.ready) throw new Error(hello.error);
-          if (i === 0) for (const l of hello.logs) log(l);
-          pool.provider = hello.provider;
-          worker.on("message", (m: WorkerReply) => pool.onReply(m));
-          worker.on("error", (err) => pool.failSlot(slot, err));
-          worker.on("exit", (code) => pool.failSlot(slot, new Error(`encoder worker exited with code ${code}`)));
-        }),
-      );
+      await Promise.all(pool.members.map((_, slot) => pool.spawn(slot, slot === 0)));
     } catch (err) {
       await pool.close();
       throw err;
@@ -55,46 +91,169 @@ export class WorkerPool {
   }
 
   get size(): number {
-    return this.slots.length;
+    return this.members.length;
   }
 
-  get busy(): number {
-    return this.slots.reduce((a, s) => a + s.inFlight, 0);
+  /** The live workers' thread ids (diagnostics, fault drills). */
+  get threadIds(): number[] {
+    return this.members.flatMap((m) => (m?.alive ? [m.threadId] : []));
+  }
+
+  /** Why runs cannot be served now, or null when they can. */
+  get unavailableReason(): string | null {
+    if (this.closed) return "encoders are closed";
+    if (this.alive === 0) return `no live encoder worker (0 of ${this.size}; restarting)`;
+    return null;
+  }
+
+  /** Resolves once every slot has a live worker. */
+  whenAllAlive(): Promise<void> {
+    if (this.closed) return Promise.reject(new NewsrecError("UNAVAILABLE", "encoders are closed"));
+    if (this.alive === this.size) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Ends one worker's thread the way a crash would: the pool learns of it from the exit event,
+   * like any other death, and replaces it.
+   */
+  async terminateWorker(threadId: number): Promise<void> {
+    const m = this.members.find((m) => m?.alive && m.threadId === threadId);
+    if (!m) throw new Error(`no live encoder worker with thread id ${threadId}`);
+    await m.worker.terminate();
   }
 
   run(encoder: "news" | "user", feeds: Record<string, Feed>, outputs: string[]): Promise<Outputs> {
-    if (this.closed) return Promise.reject(new Error("encoder pool is closed"));
-    const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const reason = this.unavailableReason;
+    if (reason) return Promise.reject(new NewsrecError("UNAVAILABLE", `${reason}; retry`));
+    let member: Member | null = null;
+    for (const m of this.members) if (m?.alive && (!member || m.inFlight < member.inFlight)) member = m;
+    const m = member!;
     const id = this.nextId++;
-    slot.inFlight++;
+    m.inFlight++;
     return new Promise<Outputs>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, slot });
+      const timer = setTimeout(() => this.hung(m), this.runTimeoutMs);
+      this.pending.set(id, { resolve, reject, member: m, timer });
       const transfer = Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer);
-      slot.worker.postMessage({ id, encoder, feeds, outputs } satisfies WorkerRequest, transfer);
+      m.worker.postMessage({ id, encoder, feeds, outputs } satisfies WorkerRequest, transfer);
     });
   }
 
-  private onReply(m: WorkerReply): void {
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    this.pending.delete(m.id);
-    p.slot.inFlight--;
-    if ("error" in m) p.reject(new Error(`encoder failed: ${m.error}`));
-    else p.resolve(m.outputs);
+  /** Starts the worker of one slot and waits for its sessions to open. */
+  private async spawn(slot: number, logHello: boolean): Promise<void> {
+    const worker = new Worker(this.url, { workerData: this.init });
+    this.starting.add(worker);
+    let hello: WorkerHello;
+    try {
+      hello = await new Promise<WorkerHello>((resolve, reject) => {
+        const onExit = (code: number) => reject(new Error(`encoder worker exited with code ${code} while starting`));
+        worker.once("message", (m: WorkerHello) => {
+          // Only our own listeners go: removeAllListeners would also drop the worker's internal port hooks.
+          worker.off("error", reject);
+          worker.off("exit", onExit);
+          resolve(m);
+        });
+        worker.once("error", reject);
+        worker.once("exit", onExit);
+      });
+      if (!hello.ready) throw new Error(hello.error);
+    } catch (err) {
+      void worker.terminate();
+      throw err;
+    } finally {
+      this.starting.delete(worker);
+    }
+    if (this.closed) {
+      void worker.terminate();
+      return;
+    }
+    if (logHello) for (const l of hello.logs) this.o.log(l);
+    this.provider = hello.provider;
+    const m: Member = { worker, threadId: worker.threadId, slot, alive: true, inFlight: 0, startedAt: performance.now() };
+    worker.on("message", (r: WorkerReply) => this.onReply(r));
+    const name = `encoder worker ${m.threadId}`;
+    // The error's own text goes to the log only: clients see that the worker died, not its internals.
+    worker.on("error", (err) => this.retire(m, `${name} died (uncaught exception)`, `${name} died (uncaught exception: ${err.message})`));
+    worker.on("exit", (code) => this.retire(m, `${name} died (exit code ${code})`));
+    this.members[slot] = m;
+    this.setAlive(this.alive + 1);
   }
 
-  private failSlot(slot: Slot, err: Error): void {
+  private onReply(r: WorkerReply): void {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    this.pending.delete(r.id);
+    clearTimeout(p.timer);
+    p.member.inFlight--;
+    if ("error" in r) p.reject(new Error(`encoder failed: ${r.error}`));
+    else p.resolve(r.outputs);
+  }
+
+  /** A run went unanswered: the worker is presumed hung, so it goes, and every run it holds fails. */
+  private hung(m: Member): void {
+    this.retire(m, `encoder worker ${m.threadId} did not answer within ${this.runTimeoutMs} ms`);
+    // Its exit (once a stuck native call returns, if ever) finds it already retired.
+    m.worker.terminate().catch(() => {});
+  }
+
+  /**
+   * Takes a worker out for good: nothing is sent to it again, its runs fail now, and its slot
+   * gets a new worker. message: what its callers are told; detail: what the log says.
+   */
+  private retire(m: Member, message: string, detail = message): void {
+    if (!m.alive) return;
+    m.alive = false;
+    if (this.members[m.slot] === m) this.members[m.slot] = null;
+    const err = new NewsrecError("UNAVAILABLE", this.closed ? "encoders are closed" : `${message}; retry`);
     for (const [id, p] of this.pending) {
-      if (p.slot === slot) {
-        this.pending.delete(id);
-        p.reject(err);
-      }
+      if (p.member !== m) continue;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(err);
     }
-    slot.inFlight = 0;
+    m.inFlight = 0;
+    this.setAlive(this.alive - 1);
+    if (this.closed) return;
+    if (performance.now() - m.startedAt >= STABLE_MS) this.failures[m.slot] = 0;
+    const delay = this.scheduleRestart(m.slot);
+    this.o.log(`${detail}; ${this.alive} of ${this.size} alive; restarting in ${delay} ms`);
+  }
+
+  /** Replaces a slot's worker after the backoff; a failed start backs off further and tries again. */
+  private scheduleRestart(slot: number): number {
+    const delay = Math.min(Math.max(MAX_RESTART_DELAY_MS, this.restartDelayMs), this.restartDelayMs * 2 ** this.failures[slot]!);
+    this.failures[slot]!++;
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer);
+      this.spawn(slot, false).then(
+        () => {
+          if (this.closed) return;
+          this.o.log(`encoder worker ${this.members[slot]!.threadId} restarted (slot ${slot}); ${this.alive} of ${this.size} alive`);
+          this.o.onRestart?.();
+        },
+        (err: Error) => {
+          if (this.closed) return;
+          const next = this.scheduleRestart(slot);
+          this.o.log(`encoder worker for slot ${slot} failed to start (${err.message}); retrying in ${next} ms`);
+        },
+      );
+    }, delay);
+    this.restartTimers.add(timer);
+    return delay;
+  }
+
+  private setAlive(n: number): void {
+    this.alive = n;
+    this.o.onAlive?.(n);
+    if (n === this.size) for (const w of this.waiters.splice(0)) w.resolve();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    for (const t of this.restartTimers) clearTimeout(t);
+    this.restartTimers.clear();
+    for (const w of this.waiters.splice(0)) w.reject(new NewsrecError("UNAVAILABLE", "encoders are closed"));
+    const workers = [...this.starting, ...this.members.flatMap((m) => (m ? [m.worker] : []))];
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }

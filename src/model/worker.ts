@@ -45,7 +45,8 @@ async function start(): Promise<void> {
       const transfer = Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer);
       parentPort!.postMessage({ id: req.id, outputs } satisfies WorkerReply, transfer);
     } catch (err) {
-      parentPort!.postMessage({ id: req.id, error: (err as Error).message } satisfies WorkerReply);
+      // Whatever was thrown, the pool gets an answer: a throw here would kill the thread.
+      parentPort!.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply);
     }
   });
   parentPort!.postMessage({ ready: true, provider: news.provider, logs } satisfies WorkerHello);
