@@ -31,7 +31,7 @@ try {
   const { items } = await readNewsFile(newsFile);
   const rows = items.map((n) => tok.news(n));
   const spec = bundle.manifest.encoders.news;
-  const { session } = await openSession(bundle.newsEncoderPath, { providers: ["cpu"], intraOpThreads: THREADS, log: () => {} });
+  const { session } = await openSession(bundle.newsEncoderBytes, bundle.manifest.encoders.news.file, { providers: ["cpu"], intraOpThreads: THREADS, log: () => {} });
   const feeds: Record<string, Feed>[] = [];
   for (let i = 0; i < rows.length; i += BATCH) {
     const b = rows.slice(i, i + BATCH);

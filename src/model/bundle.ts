@@ -1,12 +1,14 @@
 /**
  * A model bundle is a folder that describes itself (manifest.json). Loading checks the
- * manifest's shape, that every file stays inside the folder, and that the files and settings
- * hash to the fingerprint the manifest claims, so a corrupt or swapped encoder fails at startup
- * with the file's name rather than producing silently different vectors.
+ * manifest's shape, that every file really lies inside the folder (symlinks resolved), and
+ * that the files and settings hash to the fingerprint the manifest claims, so a corrupt or
+ * swapped encoder fails at startup with the file's name rather than producing silently
+ * different vectors. Each file is read once: the bytes that were hashed are the bytes the
+ * encoders and the tokenizer are built from, so nothing can be swapped in between.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { closeSync, constants, openSync, readFileSync, realpathSync } from "node:fs";
+import { isAbsolute, relative, resolve } from "node:path";
 import { fingerprint, fingerprintedFiles } from "./fingerprint.ts";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
@@ -72,9 +74,10 @@ export type Manifest = Static<typeof ManifestSchema>;
 export interface Bundle {
   dir: string;
   manifest: Manifest;
-  /** Absolute paths, checked to lie inside dir. */
-  newsEncoderPath: string;
-  userEncoderPath: string;
+  /** The verified ONNX bytes; one object for both when news and user share a file (siamese). */
+  newsEncoderBytes: Uint8Array;
+  userEncoderBytes: Uint8Array;
+  /** Parsed from the verified bytes of the tokenizer file. */
   tokenizerJson: unknown;
   /** Short form of the fingerprint, for logs and cache keys. */
   shortFingerprint: string;
@@ -87,28 +90,56 @@ export class BundleError extends Error {
   }
 }
 
-function inside(dir: string, file: string): string {
-  const p = resolve(dir, file);
-  const rel = relative(dir, p);
-  if (!rel || rel.startsWith("..") || isAbsolute(rel)) throw new BundleError(dir, `file "${file}" lies outside the bundle folder`);
-  return p;
+function within(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
 }
 
-function sha256(path: string, dir: string): string {
+/**
+ * Reads a bundle file once. The path is confined twice: as text, and after resolving symlinks
+ * against the folder's own real path (a link inside the folder may point anywhere). The final
+ * component is opened without following links, so a link swapped in after realpath is refused.
+ */
+function readInside(dir: string, realDir: string, file: string): Buffer {
+  const p = resolve(dir, file);
+  if (!within(dir, p)) throw new BundleError(dir, `file "${file}" lies outside the bundle folder`);
+  let real: string;
   try {
-    return createHash("sha256").update(readFileSync(path)).digest("hex");
+    real = realpathSync(p);
   } catch (err) {
-    throw new BundleError(dir, `cannot read ${relative(dir, path)}: ${(err as Error).message}`);
+    throw new BundleError(dir, `cannot read ${file}: ${(err as Error).message}`);
   }
+  if (!within(realDir, real)) throw new BundleError(dir, `file "${file}" lies outside the bundle folder (it resolves to ${real})`);
+  try {
+    const fd = openSync(real, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    try {
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new BundleError(dir, `cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 export function loadBundle(dirArg: string): Bundle {
   const dir = resolve(dirArg);
-  let raw: unknown;
+  let realDir: string;
   try {
-    raw = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+    realDir = realpathSync(dir);
   } catch (err) {
     throw new BundleError(dir, `cannot read manifest.json: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  const manifestBytes = readInside(dir, realDir, "manifest.json");
+  try {
+    raw = JSON.parse(manifestBytes.toString("utf8"));
+  } catch (err) {
+    throw new BundleError(dir, `cannot parse manifest.json: ${(err as Error).message}`);
   }
   if (!Value.Check(ManifestSchema, raw)) {
     const first = [...Value.Errors(ManifestSchema, raw)][0];
@@ -116,12 +147,15 @@ export function loadBundle(dirArg: string): Bundle {
   }
   const manifest = raw;
   const { news, user } = manifest.encoders;
+  const bytes = new Map<string, Buffer>();
   const hashes: string[] = [];
   for (const f of fingerprintedFiles(manifest)) {
     const expected = manifest.files[f];
     if (!expected) throw new BundleError(dir, `manifest.json lists no sha256 for ${f}`);
-    const actual = sha256(inside(dir, f), dir);
+    const b = readInside(dir, realDir, f);
+    const actual = sha256(b);
     if (actual !== expected) throw new BundleError(dir, `${f} is corrupt or was replaced: sha256 ${actual.slice(0, 12)}… differs from the manifest's ${expected.slice(0, 12)}…`);
+    bytes.set(f, b);
     hashes.push(actual);
   }
   let recomputed: string;
@@ -137,15 +171,15 @@ export function loadBundle(dirArg: string): Bundle {
   if (manifest.architecture === "siamese" && user.input !== "history_titles") throw new BundleError(dir, "a siamese bundle's user encoder must read history_titles");
   let tokenizerJson: unknown;
   try {
-    tokenizerJson = JSON.parse(readFileSync(inside(dir, manifest.tokenizer.file), "utf8"));
+    tokenizerJson = JSON.parse(bytes.get(manifest.tokenizer.file)!.toString("utf8"));
   } catch (err) {
     throw new BundleError(dir, `cannot parse ${manifest.tokenizer.file}: ${(err as Error).message}`);
   }
   return {
     dir,
     manifest,
-    newsEncoderPath: inside(dir, news.file),
-    userEncoderPath: inside(dir, user.file),
+    newsEncoderBytes: bytes.get(news.file)!,
+    userEncoderBytes: bytes.get(user.file)!,
     tokenizerJson,
     shortFingerprint: manifest.fingerprint.slice(0, 16),
   };

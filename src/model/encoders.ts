@@ -81,7 +81,14 @@ export class Encoders {
   static async open(bundle: Bundle, o: EncoderOptions): Promise<Encoders> {
     const pool = await WorkerPool.start(
       o.workers,
-      { newsPath: bundle.newsEncoderPath, userPath: bundle.userEncoderPath, providers: o.providers, intraOpThreads: o.intraOpThreads },
+      {
+        newsModel: bundle.newsEncoderBytes,
+        userModel: bundle.userEncoderBytes,
+        newsFile: bundle.manifest.encoders.news.file,
+        userFile: bundle.manifest.encoders.user.file,
+        providers: o.providers,
+        intraOpThreads: o.intraOpThreads,
+      },
       { log: o.log, runTimeoutMs: o.runTimeoutMs, restartDelayMs: o.restartDelayMs, entry: o.workerEntry, onRestart: o.onWorkerRestart, onAlive: o.onWorkersAlive },
     );
     return new Encoders(bundle, pool, o);

@@ -18,11 +18,15 @@ export interface LoadedSession {
   provider: Provider;
 }
 
-export async function openSession(path: string, o: SessionOptions): Promise<LoadedSession> {
+/**
+ * Opens a session from the model's bytes, never from a path: the bundle hashed exactly these
+ * bytes, and a path could meanwhile name another file. `file` is for error messages.
+ */
+export async function openSession(model: Uint8Array, file: string, o: SessionOptions): Promise<LoadedSession> {
   const reasons: string[] = [];
   for (const provider of o.providers) {
     try {
-      const session = await ort.InferenceSession.create(path, {
+      const session = await ort.InferenceSession.create(model, {
         executionProviders: [provider],
         intraOpNumThreads: o.intraOpThreads,
         interOpNumThreads: 1,
@@ -36,7 +40,7 @@ export async function openSession(path: string, o: SessionOptions): Promise<Load
       if (next) o.log(`execution provider ${provider} is not available (${reason}); falling back to ${next}`);
     }
   }
-  throw new Error(`cannot open ${path} with any execution provider (${reasons.join("; ")})`);
+  throw new Error(`cannot open ${file} with any execution provider (${reasons.join("; ")})`);
 }
 
 export type Feed = { kind: "int64"; data: BigInt64Array; dims: number[] } | { kind: "float32"; data: Float32Array; dims: number[] };

@@ -5,9 +5,17 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openSession, runSession, type Feed, type LoadedSession, type Provider } from "./onnx.ts";
 
+/**
+ * The encoders come as the bytes the bundle verified, not as paths to open again. When news and
+ * user share one file, both fields hold the same object; structured cloning keeps that identity,
+ * so the worker opens one session for both.
+ */
 export interface WorkerInit {
-  newsPath: string;
-  userPath: string;
+  newsModel: Uint8Array;
+  userModel: Uint8Array;
+  /** File names, for error messages. */
+  newsFile: string;
+  userFile: string;
   providers: Provider[];
   intraOpThreads: number;
 }
@@ -32,8 +40,8 @@ async function start(): Promise<void> {
   let news: LoadedSession;
   let user: LoadedSession;
   try {
-    news = await openSession(init.newsPath, opts);
-    user = init.userPath === init.newsPath ? news : await openSession(init.userPath, opts);
+    news = await openSession(init.newsModel, init.newsFile, opts);
+    user = init.userModel === init.newsModel ? news : await openSession(init.userModel, init.userFile, opts);
   } catch (err) {
     parentPort!.postMessage({ ready: false, error: (err as Error).message } satisfies WorkerHello);
     return;
