@@ -204,7 +204,7 @@ export class WorkerPool {
     if (!m.alive) return;
     m.alive = false;
     if (this.members[m.slot] === m) this.members[m.slot] = null;
-    const err = new NewsrecError("UNAVAILABLE", this.closed ? "encoders are closed" : `${message}; retry`);
+    const err = new NewsrecError("UNAVAILABLE", `${this.closed ? "encoders are closed" : message}; retry`);
     for (const [id, p] of this.pending) {
       if (p.member !== m) continue;
       this.pending.delete(id);
