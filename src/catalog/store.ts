@@ -4,7 +4,27 @@
  * search never sees half an update.
  */
 import { HnswIndex, type HnswParams } from "../index/hnsw.ts";
-import { dot, exactTopK } from "../index/exact.ts";
+import { dot, exactTopK, TopK } from "../index/exact.ts";
+import { FilterIndex } from "./filters.ts";
+
+/**
+ * Bounds of filtered searches, measured with benchmarks/filters.ts (120,000 news, default bundle).
+ * hnswlib explores until its beam holds efSearch items that pass the filter, calling the JS
+ * filter for every node it considers: about 1.5 · efSearch / p calls at pass rate p, several
+ * times more when the passing items lie away from the query (categories cluster in vector
+ * space), each costing about CALL_COST exact dot products. Scoring the m matching items costs m
+ * dot products (0.1 to 0.3 µs each, by memory locality). The two break even near
+ * m = sqrt(c · efSearch · n), c ≈ 4 for filters unrelated to the vectors and far higher for
+ * categories; SCAN_PER_BEAM sits between (20% of 120,000 items). A walk makes at most
+ * walkCalls(m) filter calls: about the cost of scoring its matching items once.
+ */
+const SCAN_PER_BEAM = 16;
+const CALL_COST = 6;
+const walkCalls = (m: number): number => Math.ceil(m / CALL_COST);
+/** A cut-short walk is answered from its matching items only up to this many (~30 ms); above, with what it found. */
+const MAX_FALLBACK = 250_000;
+/** Above 1/SPARSE of the slots, matching items are scored in one pass in slot (memory) order, checking at most SPARSE·m slots. */
+const SPARSE = 3;
 
 export interface NewsMeta {
   id: string;
@@ -44,8 +64,10 @@ export class Catalog {
   private vectors: Float32Array;
   private published: Float64Array;
   private readonly free: number[] = [];
-  private freshest: number[] | null = null;
+  private readonly filters = new FilterIndex();
   readonly index: HnswIndex;
+  /** Items scored exactly and filter evaluations in graph walks, all searches together: the work bounds made visible. */
+  readonly work = { scored: 0, filterCalls: 0 };
 
   constructor(
     readonly dim: number,
@@ -110,12 +132,17 @@ export class Catalog {
       if (slot === this.metas.length) this.metas.push(null);
       this.slotById.set(meta.id, slot);
     }
+    const t = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
+    const old = this.metas[slot];
+    const was = this.published[slot]!;
+    if (!old || (old.category ?? "") !== (meta.category ?? "") || !Object.is(was, t)) {
+      if (old) this.filters.remove(slot, old.category ?? "", was);
+      this.filters.add(slot, meta.category ?? "", t);
+    }
     this.metas[slot] = meta;
     this.vectors.set(vector, slot * this.dim);
-    const t = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
     this.published[slot] = t;
     if (indexIt) this.index.upsert(slot, vector);
-    this.freshest = null;
     return slot;
   }
 
@@ -123,68 +150,124 @@ export class Catalog {
     const slot = this.slotById.get(id);
     if (slot === undefined) return false;
     this.slotById.delete(id);
+    this.filters.remove(slot, this.metas[slot]!.category ?? "", this.published[slot]!);
     this.metas[slot] = null;
     this.published[slot] = NaN;
     this.index.remove(slot);
     this.free.push(slot);
-    this.freshest = null;
     return true;
   }
 
-  private accepts(f: SearchFilter, now: number): (slot: number) => boolean {
-    const after = Math.max(f.publishedAfter ?? -Infinity, this.opts.maxAgeHours > 0 ? now - this.opts.maxAgeHours * 3600_000 : -Infinity);
+  /** The publication bound of a filter: the later of its own and maxAgeHours' (-Infinity: none). */
+  private after(f: SearchFilter, now: number): number {
+    const age = this.opts.maxAgeHours > 0 ? now - this.opts.maxAgeHours * 3600_000 : -Infinity;
+    return f.publishedAfter !== undefined && f.publishedAfter > age ? f.publishedAfter : age;
+  }
+
+  private accepts(f: SearchFilter, after: number): (slot: number) => boolean {
     return (slot) => {
       const m = this.metas[slot];
       if (!m) return false;
       if (f.exclude?.has(slot)) return false;
       if (f.categories && !f.categories.has(m.category ?? "")) return false;
-      // Items without a publication time never expire.
-      if (after > -Infinity && this.published[slot]! < after) return false;
-      return true;
+      // Items without a publication time (NaN) never expire.
+      return !(this.published[slot]! < after);
     };
   }
 
-  /** Top-k live items by dot product that pass the filter; HNSW above exactMaxItems, exact below. */
-  search(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
-    const accept = this.accepts(f, now);
-    if (this.size <= this.opts.exactMaxItems) return exactTopK(query, this.vectors, this.metas.length, k, accept);
-    const found = this.graphSearch(query, k, f, accept);
-    // A selective filter can starve the graph walk; answer exactly rather than short.
-    if (found.length < k && found.length < this.size) return exactTopK(query, this.vectors, this.metas.length, k, accept);
-    return found;
+  /** Live items that pass the category and age filters (exclusions not counted), in O(categories · log n). */
+  matching(f: SearchFilter, now = Date.now()): number {
+    return this.filters.count(f.categories, this.after(f, now));
+  }
+
+  /** Matching sets up to this size are scored exactly rather than walked to. */
+  get scanBudget(): number {
+    return Math.max(this.opts.exactMaxItems, Math.ceil(Math.sqrt(SCAN_PER_BEAM * this.index.efSearch * this.size)));
+  }
+
+  /** The most filter evaluations a graph walk for this filter makes (see filteredWalk). */
+  walkBudget(f: SearchFilter, now = Date.now()): number {
+    return walkCalls(this.matching(f, now));
   }
 
   /**
-   * hnswlib calls a JS filter for every node it visits, which costs more than the walk itself.
-   * Without a category or age filter, the walk runs unfiltered for k plus the excluded items
-   * (deleted ones are tombstones inside the graph) and the exclusions are dropped after.
+   * Top-k live items by dot product that pass the filter. The m matching items are counted
+   * first, and the work of one search is bounded by them: none gives [] with no work; up to
+   * scanBudget are scored exactly (m dot products); more walk the graph on a beam of
+   * max(efSearch, k) (k is at most the rank service's MAX_K) with at most walkBudget filter
+   * calls (about m dot products' worth), then score the m items only if the walk was cut
+   * short with fewer than k found. Never scores an item that cannot match.
    */
-  private graphSearch(query: Float32Array, k: number, f: SearchFilter, accept: (slot: number) => boolean): { slot: number; score: number }[] {
-    const needsFilter = Boolean(f.categories) || f.publishedAfter !== undefined || this.opts.maxAgeHours > 0;
-    const slots = needsFilter ? this.index.search(query, k, accept) : this.index.search(query, k + (f.exclude?.size ?? 0)).filter((s) => !f.exclude?.has(s)).slice(0, k);
+  search(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
+    const after = this.after(f, now);
+    const m = f.categories || after > -Infinity ? this.filters.count(f.categories, after) : this.size;
+    if (m === 0) return [];
+    // A filter that every live item passes (a maxAgeHours the whole catalog is within) is no filter.
+    if (m === this.size) return m <= this.opts.exactMaxItems ? this.scoreMatching(query, k, { exclude: f.exclude }, -Infinity, m) : this.graphSearch(query, k, f.exclude);
+    if (m <= this.scanBudget) return this.scoreMatching(query, k, f, after, m);
+    return this.filteredWalk(query, k, f, after, m);
+  }
+
+  /** Scores exactly the matching items, enumerated from the category and time orders. */
+  private scoreMatching(query: Float32Array, k: number, f: SearchFilter, after: number, matching: number): { slot: number; score: number }[] {
+    const accept = this.accepts(f, after);
+    if (matching * SPARSE > this.metas.length) return exactTopK(query, this.vectors, this.metas.length, k, (s) => accept(s) && ++this.work.scored > 0);
+    const top = new TopK(k);
+    this.filters.forEach(f.categories, after, (slot) => {
+      if (f.exclude?.has(slot)) return;
+      top.push(slot, dot(query, this.vectors, slot * this.dim));
+      this.work.scored++;
+    });
+    return top.result();
+  }
+
+  /**
+   * Without a category or age filter the walk runs without hnswlib's per-node JS callback, for k
+   * plus the excluded items (deleted ones are tombstones inside the graph), which are dropped after.
+   */
+  private graphSearch(query: Float32Array, k: number, exclude?: Set<number>): { slot: number; score: number }[] {
+    const slots = this.index.search(query, k + (exclude?.size ?? 0)).filter((s) => !exclude?.has(s)).slice(0, k);
+    this.work.scored += slots.length;
     return slots.map((slot) => ({ slot, score: dot(query, this.vectors, slot * this.dim) })).sort((a, b) => b.score - a.score);
   }
 
-  exactSearch(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
-    return exactTopK(query, this.vectors, this.metas.length, k, this.accepts(f, now));
+  /**
+   * A broad filter (more than scanBudget items pass, so most visited nodes pass too) walks the
+   * graph with the callback; most such walks need a few beams' worth of calls. But when the
+   * passing items lie away from the query (categories cluster in vector space), hnswlib explores
+   * everything nearer first. Past walkBudget calls the callback therefore passes every node, so
+   * the beam fills and the walk ends; the passing items met until then are kept here (hnswlib's
+   * own answer then holds nodes passed unchecked). If they are fewer than k, the matching items
+   * are scored exactly instead: the known subset, never the whole catalog, and at most MAX_FALLBACK.
+   */
+  private filteredWalk(query: Float32Array, k: number, f: SearchFilter, after: number, matching: number): { slot: number; score: number }[] {
+    const accept = this.accepts(f, after);
+    const budget = walkCalls(matching);
+    const seen: number[] = [];
+    let calls = 0;
+    const found = this.index.search(query, k, (slot) => {
+      if (++calls > budget) return true;
+      if (!accept(slot)) return false;
+      seen.push(slot);
+      return true;
+    });
+    this.work.filterCalls += Math.min(calls, budget);
+    const cut = calls > budget;
+    if (cut && seen.length < k && matching <= MAX_FALLBACK) return this.scoreMatching(query, k, f, after, matching);
+    const top = new TopK(k);
+    for (const s of cut ? seen : found) top.push(s, dot(query, this.vectors, s * this.dim));
+    this.work.scored += cut ? seen.length : found.length;
+    return top.result();
   }
 
-  /** Live items, newest first (items without a date last): the cold-start fallback's order. */
+  /** Exact top-k over every slot: the reference for recall measurements. */
+  exactSearch(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
+    return exactTopK(query, this.vectors, this.metas.length, k, this.accepts(f, this.after(f, now)));
+  }
+
+  /** Live items, newest first (items without a date last): the cold-start fallback's order, kept sorted on every write. */
   freshestSlots(f: SearchFilter, k: number, now = Date.now()): number[] {
-    if (!this.freshest) {
-      this.freshest = [...this.slotById.values()].sort((a, b) => {
-        const pa = this.published[a]!;
-        const pb = this.published[b]!;
-        return (Number.isNaN(pb) ? -Infinity : pb) - (Number.isNaN(pa) ? -Infinity : pa) || a - b;
-      });
-    }
-    const accept = this.accepts(f, now);
-    const out: number[] = [];
-    for (const s of this.freshest) {
-      if (out.length >= k) break;
-      if (accept(s)) out.push(s);
-    }
-    return out;
+    return this.filters.freshest(f.categories, this.after(f, now), f.exclude, k);
   }
 
   /** Fills an empty catalog from a snapshot; slots not listed are free (tombstoned in the index). */
@@ -204,7 +287,7 @@ export class Catalog {
     for (let s = slots - 1; s >= 0; s--) if (!this.metas[s]) holes.push(s);
     this.free.push(...holes);
     this.index.adoptDeleted(holes);
-    this.freshest = null;
+    this.filters.load(items.map(({ slot, meta }) => ({ slot, category: meta.category ?? "", t: this.published[slot]! })));
   }
 
   /** Live entries in slot order (snapshots). */

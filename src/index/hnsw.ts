@@ -97,6 +97,10 @@ export class HnswIndex {
     this.params.efSearch = ef;
   }
 
+  get efSearch(): number {
+    return this.params.efSearch;
+  }
+
   /** After reading a graph from disk: these labels are tombstones already. */
   adoptDeleted(slots: number[]): void {
     for (const s of slots) this.deleted.add(s);

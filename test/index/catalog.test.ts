@@ -51,7 +51,7 @@ test("items older than maxAgeHours leave retrieval without a restart; undated it
   assert.deepEqual(c.freshestSlots({}, 10, now).map((s) => c.metaAt(s).id), ["new", "undated"]);
 });
 
-test("a selective filter still returns k items (exact fallback when the graph walk comes up short)", () => {
+test("a selective filter still returns k items (its few matching items are scored exactly)", () => {
   const c = new Catalog(2, "fp", params, 16);
   for (let i = 0; i < 2000; i++) c.upsert({ id: `n${i}`, title: "t", category: i % 100 === 0 ? "rare" : "common" }, vec(Math.cos(i), Math.sin(i)));
   const r = c.search(vec(1, 0), 15, { categories: new Set(["rare"]) });
