@@ -26,11 +26,13 @@ async function until(what: string, check: () => Promise<boolean>, limitMs = 30_0
   }
 }
 
+/** A raw connection, reading (and dropping) what the server sends, so that its close is seen. */
 function open(url: string): Promise<Socket> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const s = connect(Number(port), hostname, () => resolve(s));
     s.once("error", reject);
+    s.resume();
   });
 }
 
