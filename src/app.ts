@@ -48,6 +48,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
     maxWaitMs: config.maxWaitMs,
     maxQueue: config.maxQueue,
     runTimeoutMs: config.encoderRunTimeoutMs,
+    restartDelayMs: config.encoderRestartDelayMs,
     log,
     onWorkerRestart: () => metrics.encoderRestarts.inc(),
     onWorkersAlive: (n) => metrics.encoderWorkersAlive.set(n),
@@ -80,7 +81,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   const admission = new Admission(config.maxInFlight, (transport, n) => metrics.inFlight.set({ transport }, n));
   // Deadlines end every rank within requestTimeoutMs; a full server that frees no slot for
   // many times that is stuck, not busy.
-  const wedgeMs = Math.max(10_000, 5 * config.requestTimeoutMs);
+  const wedgeMs = Math.max(1000, 5 * config.requestTimeoutMs);
   metrics.health = () => app.health();
   let timer: NodeJS.Timeout | null = null;
   const app: App = {
