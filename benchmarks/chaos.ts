@@ -32,13 +32,29 @@ const tmpfs = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", data
 if (!tmpfs) console.error("chaos: cannot mount a tmpfs here; the full-disk fault is skipped");
 
 const config = { host: "127.0.0.1", port: 0, grpcPort: 0, dataDir, demoNews: NEWS, compactIntervalSeconds: 20, logLevel: "warn", bodyTimeoutMs: 2000, headersTimeoutMs: 2000, maxWaitMs: 2 };
+let url = "";
 let server: Child = await start();
-let url = server.url;
 
 async function start(): Promise<Child> {
   const c = await startChild([], { script: `${ROOT}/benchmarks/chaos-server.ts`, env: { CHAOS_CONFIG: JSON.stringify(config) } });
   url = c.url;
+  // A restarted server comes back on the same ports, as a pod behind its Service would.
+  config.port = Number(new URL(c.url).port);
+  config.grpcPort = Number(c.grpcAddress!.split(":").pop());
   return c;
+}
+
+/** Restarts the server after a kill, retrying until it starts. */
+async function restart(): Promise<void> {
+  for (;;) {
+    try {
+      server = await start();
+      return;
+    } catch (err) {
+      console.error(`chaos: restart failed: ${(err as Error).message.split("\n").slice(0, 3).join(" ")}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 // --- traffic -----------------------------------------------------------------------------
@@ -52,12 +68,15 @@ let running = true;
 
 async function request(method: string, path: string, body?: unknown): Promise<number> {
   try {
-    const r = await fetch(`${url}${path}`, { method, headers: json, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-    await r.arrayBuffer();
-    count(`${Math.floor(r.status / 100)}xx${r.status >= 500 ? ` (${r.status})` : ""}`);
+    const r = await fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { headers: json, body: JSON.stringify(body) }), signal: AbortSignal.timeout(10_000) });
+    const text = await r.text();
+    const code = r.status === 200 ? "" : ` ${(JSON.parse(text) as { error?: { code?: string } }).error?.code ?? "?"}`;
+    count(`${method} ${path.startsWith("/news/") ? "/news/:id" : path} ${r.status}${code}`);
     return r.status;
   } catch {
-    count("no answer (connection lost or timed out)");
+    count(`${method} ${path.startsWith("/news/") ? "/news/:id" : path}: no answer (server down, connection lost or timed out)`);
+    // The server is down (killed, restarting): try again shortly rather than spin.
+    await new Promise((r) => setTimeout(r, 50));
     return 0;
   }
 }
@@ -131,15 +150,7 @@ const faults: Record<string, () => Promise<void>> = {
     const exited = new Promise((r) => server.proc.once("exit", r));
     server.proc.kill("SIGKILL");
     await exited;
-    for (;;) {
-      try {
-        server = await start();
-        return;
-      } catch (err) {
-        console.error(`chaos: restart failed: ${(err as Error).message.split("\n").slice(0, 3).join(" ")}`);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+    // The restart is part of the recovery, timed below.
   },
   "data disk full": async () => {
     if (!tmpfs) return;
@@ -154,9 +165,10 @@ const faults: Record<string, () => Promise<void>> = {
   },
 };
 
-/** Time until a rank and a write both succeed again. */
+/** Time until a rank and a write both succeed again (after a restart, when the server is down). */
 async function recovery(): Promise<number> {
   const t0 = performance.now();
+  if (server.proc.exitCode !== null || server.proc.signalCode !== null) await restart();
   for (;;) {
     const rank = await request("POST", "/rank", { userId: "probe", history: [demoId()] });
     const write = rank === 200 ? await request("PUT", "/news", { items: [{ id: "probe", title: "Recovery probe" }] }) : 0;
@@ -210,7 +222,7 @@ rmSync(base, { recursive: true, force: true });
 
 console.log(`chaos: ${SECONDS} s, a fault every ${EVERY} s, ${CLIENTS} clients, ${NEWS} demo news${tmpfs ? "" : " (no full-disk fault: tmpfs unavailable)"}`);
 console.log(`\nacknowledged writes checked: ${checked}; lost: ${lost}; deletes undone: ${resurrected}; uncertain (no answer, left out): ${uncertain}`);
-console.log("\n| answer | count |\n| --- | ---: |");
+console.log("\n| request and answer | count |\n| --- | ---: |");
 for (const [c, n] of [...classes].sort()) console.log(`| ${c} | ${n} |`);
 console.log("\n| fault | times | longest time to full service (s) |\n| --- | ---: | ---: |");
 for (const [name, ts] of recoveries) console.log(`| ${name} | ${ts.length} | ${Math.max(...ts).toFixed(2)} |`);
