@@ -1,7 +1,11 @@
-/** Reading MIND behaviors.tsv: impression id, user id, time, history, impressions ("N1-1 N2-0"). */
-import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
+/**
+ * Reading MIND behaviors.tsv: impression id, user id, time, history, impressions ("N1-1 N2-0").
+ * The row rules are those of docs/mind-format.md, shared with the trainer's reader
+ * (models/training/mind.py). Ids missing from the news file are not a row problem: the rank
+ * service drops and counts them, as the trainer does.
+ */
 import type { RowProblem } from "../catalog/newsfile.ts";
+import { readLines, splitWs, trimWs } from "../catalog/textfile.ts";
 
 export interface Impression {
   id: string;
@@ -11,38 +15,41 @@ export interface Impression {
   labels: number[];
 }
 
+/** "N123-1": the id is everything before the last dash, so ids may hold dashes themselves. */
+const TOKEN = /^(.+)-([01])$/s;
+
+export function parseBehaviorsRow(text: string): Impression | string {
+  const c = text.split("\t").map(trimWs);
+  if (c.length !== 5) return `expected 5 tab-separated columns, found ${c.length}`;
+  const [id, userId, , history, impressions] = c as [string, string, string, string, string];
+  if (!id) return "empty impression id";
+  if (!userId) return "empty user id";
+  const tokens = splitWs(impressions);
+  if (!tokens.length) return "empty impressions column";
+  const candidates: string[] = [];
+  const labels: number[] = [];
+  for (const tok of tokens) {
+    const m = TOKEN.exec(tok);
+    if (!m) return `impression token ${tok} is not of the form N123-1 (a news id, a dash, 0 or 1)`;
+    candidates.push(m[1]!);
+    labels.push(Number(m[2]));
+  }
+  return { id, userId, history: splitWs(history), candidates, labels };
+}
+
 export async function readBehaviors(path: string, limit = Infinity): Promise<{ impressions: Impression[]; problems: RowProblem[] }> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
   const impressions: Impression[] = [];
   const problems: RowProblem[] = [];
-  let line = 0;
-  for await (const text of rl) {
-    line++;
-    if (!text.trim()) continue;
+  for await (const { line, text } of readLines(path)) {
+    if (text === null) {
+      problems.push({ line, reason: "not valid UTF-8" });
+      continue;
+    }
+    if (!trimWs(text)) continue;
     if (impressions.length >= limit) break;
-    const c = text.split("\t");
-    if (c.length !== 5) {
-      problems.push({ line, reason: `expected 5 tab-separated columns, found ${c.length}` });
-      continue;
-    }
-    const candidates: string[] = [];
-    const labels: number[] = [];
-    let bad = false;
-    for (const tok of c[4]!.split(" ").filter(Boolean)) {
-      const dash = tok.lastIndexOf("-");
-      const label = tok.slice(dash + 1);
-      if (dash <= 0 || (label !== "0" && label !== "1")) {
-        bad = true;
-        break;
-      }
-      candidates.push(tok.slice(0, dash));
-      labels.push(Number(label));
-    }
-    if (bad) {
-      problems.push({ line, reason: "impressions column is not of the form N123-1 N456-0" });
-      continue;
-    }
-    impressions.push({ id: c[0]!, userId: c[1]!, history: c[3]!.split(" ").filter(Boolean), candidates, labels });
+    const r = parseBehaviorsRow(text);
+    if (typeof r === "string") problems.push({ line, reason: r });
+    else impressions.push(r);
   }
   return { impressions, problems };
 }
