@@ -13,6 +13,7 @@ import type { Metrics } from "../metrics.ts";
 import type { UserCache } from "./cache.ts";
 import type { RankedItem, RankRequest, RankResponse } from "./types.ts";
 
+/** Items a retrieve answers when no k is given (a rerank answers every known candidate). */
 export const DEFAULT_K = 10;
 export const MAX_K = 1000;
 
@@ -58,8 +59,8 @@ export class RankService {
    * signal: aborted when the client has gone, which drops its queued work at once.
    */
   async rank(req: RankRequest, deadline?: number, signal?: AbortSignal): Promise<RankResponse> {
+    if (req.k !== undefined && (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K)) throw invalid("k", `must be an integer from 1 to ${MAX_K}`);
     const k = req.k ?? DEFAULT_K;
-    if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw invalid("k", `must be an integer from 1 to ${MAX_K}`);
     const maxHistory = this.encoders.bundle.manifest.userInput.maxHistory;
 
     let stop = this.metrics.stage("history_lookup");
@@ -107,7 +108,9 @@ export class RankService {
       if (user) scored.sort((a, b) => b.score - a.score);
       else scored.sort((a, b) => (Date.parse(b.publishedAt ?? "") || 0) - (Date.parse(a.publishedAt ?? "") || 0));
       stop();
-      return { mode: "rerank", ...base, items: scored.slice(0, k), unknownCandidates, ...(explanation ? { explanation } : {}) };
+      // The impression is the caller's: every known candidate comes back unless k caps it.
+      const items = req.k === undefined ? scored : scored.slice(0, req.k);
+      return { mode: "rerank", ...base, items, unknownCandidates, ...(explanation ? { explanation } : {}) };
     }
 
     stop = this.metrics.stage("retrieval");
