@@ -6,6 +6,7 @@
 import { HnswIndex, type HnswParams } from "../index/hnsw.ts";
 import { dot, exactTopK, TopK } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
+import type { NewsItem } from "../api/schemas.ts";
 
 /**
  * Bounds of filtered searches, measured with benchmarks/filters.ts (120,000 news, default bundle).
@@ -26,16 +27,8 @@ const MAX_FALLBACK = 250_000;
 /** Above 1/SPARSE of the slots, matching items are scored in one pass in slot (memory) order, checking at most SPARSE·m slots. */
 const SPARSE = 3;
 
-export interface NewsMeta {
-  id: string;
-  title: string;
-  abstract?: string;
-  category?: string;
-  subcategory?: string;
-  /** ISO 8601. */
-  publishedAt?: string;
-  url?: string;
-}
+/** A news item's metadata: the API's NewsItem (src/api/schemas.ts), defined once. */
+export type NewsMeta = NewsItem;
 
 export interface SearchFilter {
   categories?: Set<string>;

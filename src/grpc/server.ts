@@ -1,6 +1,8 @@
 /**
  * The gRPC transport: newsrec.v1.Recommender over the same rank service and writer as HTTP,
- * beside grpc.health.v1.Health and server reflection (so grpcurl works without the proto).
+ * beside grpc.health.v1.Health and server reflection (so grpcurl works without the proto). One
+ * wrapper around every method does the cross-cutting work (admin check, admission, deadline,
+ * decoding, metrics); requests are parsed and guarded by src/api/, the code HTTP uses.
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -8,24 +10,20 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { App } from "../app.ts";
 import type { Ticket } from "../api/admission.ts";
-import { adminGuard } from "../api/auth.ts";
+import { createApi, isMethod, type Inputs, type Method } from "../api/operations.ts";
+import { decodeBody } from "../api/requests.ts";
 import { NewsrecError, notFound, overloaded } from "../errors.ts";
-import { newsParams, rankBody, upsertBody } from "../http/schemas.ts";
-import type { RankRequest } from "../rank/types.ts";
-import type { NewsMeta } from "../catalog/store.ts";
-import { decode, DecodeError, encode, messageType, PACKAGE, PROTO_PATH } from "../wire/proto.ts";
-import { check } from "../wire/validate.ts";
-import { RecommenderMethods } from "../wire/generated.ts";
+import { decode, encode, messageType, PROTO_PATH, RECOMMENDER_METHODS, SERVICE } from "../wire/proto.ts";
 import { toServiceError } from "./errors.ts";
 
-export const SERVICE = `${PACKAGE}.Recommender`;
+export { SERVICE };
 
 interface CallContext {
   call: grpc.ServerUnaryCall<unknown, unknown>;
   deadline: number;
   signal: AbortSignal;
 }
-type Handler = (req: Record<string, unknown>, ctx: CallContext) => Promise<object>;
+type Handlers = { [M in Method]: (input: Inputs[M], ctx: CallContext) => Promise<object> };
 
 /**
  * The call's deadline as a performance.now() time: the client's, or requestTimeoutMs from now
@@ -44,7 +42,7 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: num
  */
 function definition(): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
-  for (const m of RecommenderMethods) {
+  for (const m of RECOMMENDER_METHODS) {
     const res = messageType(m.response);
     def[m.name] = {
       path: `/${SERVICE}/${m.name}`,
@@ -70,48 +68,32 @@ export interface GrpcServer {
 
 export async function startGrpcServer(app: App, host: string, port: number): Promise<GrpcServer> {
   const { config, metrics } = app;
-  const checkAdmin = adminGuard(app.adminToken, "authorization metadata");
-  const requireAdmin = (md: grpc.Metadata) => {
-    const v = md.get("authorization")[0];
-    checkAdmin(typeof v === "string" ? v : undefined);
-  };
-  const requireReady = () => {
-    if (!app.ready) throw new NewsrecError("NOT_READY", "the server is not ready");
-  };
-  // Built once: check() compiles a validator per schema object.
-  const rankSchema = rankBody(config);
-  const handlers: Record<string, Handler> = {
-    Rank: async (req, { deadline, signal }) => {
-      requireReady();
-      const body = check<RankRequest>(rankSchema, { history: [], ...req });
-      return app.rank.rank(body, deadline, signal);
-    },
-    UpsertNews: async (req) => {
-      requireReady();
-      const { items } = check<{ items: NewsMeta[] }>(upsertBody, { items: [], ...req });
-      return { upserted: await app.writer.upsert(items) };
-    },
-    DeleteNews: async (req) => {
-      const { id } = check<{ id: string }>(newsParams, { id: "", ...req });
+  const api = createApi(app);
+  // Each method's work on its typed input; parsing and guards are the API's (src/api/).
+  const handlers: Handlers = {
+    Rank: (body, { deadline, signal }) => app.rank.rank(body, deadline, signal),
+    UpsertNews: async (items) => ({ upserted: await app.writer.upsert(items) }),
+    DeleteNews: async (id) => {
       if (!(await app.writer.delete(id))) throw notFound(`news ${id}`);
       return { deleted: id };
     },
-    GetNews: async (req) => {
-      const { id } = check<{ id: string }>(newsParams, { id: "", ...req });
+    GetNews: async (id) => {
       const meta = app.catalog.get(id);
       if (!meta) throw notFound(`news ${id}`);
       return meta;
     },
   };
+  const run = <M extends Method>(method: M, raw: Record<string, unknown>, ctx: CallContext): Promise<object> =>
+    handlers[method](api.accept(method, raw, "protobuf"), ctx);
 
   const server = new grpc.Server({
     "grpc.max_receive_message_length": config.bodyLimitBytes,
     "grpc.max_concurrent_streams": config.maxStreams,
   });
   const impl: grpc.UntypedServiceImplementation = {};
-  const writes = new Set(["UpsertNews", "DeleteNews"]);
-  for (const [name, fn] of Object.entries(handlers)) {
-    const request = messageType(RecommenderMethods.find((m) => m.name === name)!.request);
+  for (const { name, request } of RECOMMENDER_METHODS) {
+    // A method in the proto with no operation behind it is a programming error: fail at start.
+    if (!isMethod(name)) throw new Error(`${SERVICE}/${name} has no operation in src/api/operations.ts`);
     impl[name] = (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const end = metrics.requestSeconds.startTimer();
       const unary = call as grpc.ServerUnaryCall<unknown, unknown>;
@@ -131,7 +113,8 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
       };
       try {
         // Unauthenticated writes are refused before any decoding or admission.
-        if (writes.has(name)) requireAdmin(call.metadata);
+        const auth = call.metadata.get("authorization")[0];
+        api.authorize(name, typeof auth === "string" ? auth : undefined);
       } catch (e) {
         return finish(toServiceError(e));
       }
@@ -146,13 +129,13 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
       if (deadline <= performance.now()) {
         return finish(toServiceError(new NewsrecError("DEADLINE_EXCEEDED", "the deadline passed before the work began")));
       }
-      let req: Record<string, unknown>;
+      let work: Promise<object>;
       try {
-        req = decode(request, call.request) as Record<string, unknown>;
+        work = run(name, decodeBody(request, call.request), { call: unary, deadline, signal: held.signal });
       } catch (e) {
-        return finish(toServiceError(new NewsrecError("INVALID_ARGUMENT", `body: ${(e as DecodeError).message}`, { field: "body" })));
+        return finish(toServiceError(e));
       }
-      fn(req, { call: unary, deadline, signal: held.signal }).then(
+      work.then(
         (v) => finish(null, v),
         (e) => finish(toServiceError(e)),
       );

@@ -2,28 +2,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { asNewsrecError, NewsrecError } from "../errors.ts";
 
-interface AjvError {
-  instancePath: string;
-  keyword: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-
-/** "body/history/3", "body/filter/colour": the field a validation error is about. */
-function fieldOf(e: AjvError, context: string | undefined): string {
-  const path = e.instancePath.replace(/^\//, "");
-  const extra = (e.params.missingProperty ?? e.params.additionalProperty) as string | undefined;
-  return [path, extra].filter(Boolean).join("/") || context || "body";
-}
-
-export function toNewsrecError(err: FastifyError & { validation?: AjvError[]; validationContext?: string }): NewsrecError {
+/** Request validation throws NewsrecErrors (src/api/); what is left is fastify's own refusals. */
+export function toNewsrecError(err: FastifyError): NewsrecError {
   if (err instanceof NewsrecError) return err;
-  if (err.validation?.length) {
-    const e = err.validation[0]!;
-    const field = fieldOf(e, err.validationContext);
-    const what = e.keyword === "additionalProperties" ? "is not a known field" : e.keyword === "required" ? "is required" : (e.message ?? "is invalid");
-    return new NewsrecError("INVALID_ARGUMENT", `${field}: ${what}`, { field });
-  }
   switch (err.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new NewsrecError("PAYLOAD_TOO_LARGE", "request body is larger than the server accepts");

@@ -1,30 +1,46 @@
 /**
- * The HTTP transport: routes over the rank service and the catalog writer. Cross-cutting work
- * lives in hooks: the admin check runs on request, before any body byte is read; admission runs
- * once the body is in and valid, so a slow client holds a connection (bounded by the timeouts
- * and maxConnections), never one of the maxInFlight slots.
+ * The HTTP transport: routes over the rank service and the catalog writer. Each API route names
+ * its operation (src/api/operations.ts) and cross-cutting work lives in hooks: the admin check
+ * runs on request, before any body byte is read; the input is parsed by the API's parsers (the
+ * ones gRPC uses) once the body is in, and admission runs only for a valid request, so a slow
+ * client holds a connection (bounded by the timeouts and maxConnections), never one of the
+ * maxInFlight slots.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { App } from "../app.ts";
 import type { Ticket } from "../api/admission.ts";
-import { adminGuard } from "../api/auth.ts";
+import { createApi, type Inputs, type Method } from "../api/operations.ts";
+import { decodeBody } from "../api/requests.ts";
 import { NewsrecError, notFound, overloaded } from "../errors.ts";
-import type { RankRequest } from "../rank/types.ts";
-import { newsParams, rankBody, upsertBody } from "./schemas.ts";
 import { sendError } from "./errors.ts";
-import type { NewsMeta } from "../catalog/store.ts";
-import { decode, encode, messageType } from "../wire/proto.ts";
+import { encode, messageType, RECOMMENDER_METHODS } from "../wire/proto.ts";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** The API operation a route serves (src/api/operations.ts); hooks run its guards. */
+    operation?: Method;
+    /** Where its input is: the body (default) or the path's parameters. */
+    from?: "body" | "params";
+  }
+}
 
 const PROTOBUF = "application/x-protobuf";
 
 const tickets = new WeakMap<FastifyRequest, Ticket>();
+/** Each request's typed input, as the operation's parser made it. */
+const inputs = new WeakMap<FastifyRequest, unknown>();
+const protobufBodies = new WeakSet<FastifyRequest>();
+const operationOf = (req: FastifyRequest): Method | undefined => req.routeOptions.config?.operation;
+const input = <M extends Method>(req: FastifyRequest, _method: M): Inputs[M] => inputs.get(req) as Inputs[M];
 
 export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): FastifyInstance {
   const { config, metrics } = app;
   const f = Fastify({
     logger: opts.logger ? { level: config.logLevel === "silent" ? "silent" : config.logLevel } : false,
     bodyLimit: config.bodyLimitBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    // Long enough for any id the schema accepts, percent-encoded (fastify answers 414 past it),
+    // so that an over-long id is refused by the schema, in the words gRPC uses.
+    maxParamLength: 4096,
     return503OnClosing: true,
     // Node answers 408 and closes a connection whose request is not all in within
     // bodyTimeoutMs (headers within headersTimeoutMs); it checks every second, not every 30.
@@ -36,28 +52,32 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   f.server.maxConnections = config.maxConnections;
   // JSON only: without this, fastify would parse text/plain and answer 400 instead of 415.
   f.removeContentTypeParser("text/plain");
-  // application/x-protobuf bodies carry the gRPC messages; once decoded they are validated
-  // by the same schemas as JSON.
+  // application/x-protobuf bodies carry the gRPC request message of the route's operation; once
+  // decoded they are parsed like gRPC's (proto3 defaults, then the same schemas as JSON).
   f.addContentTypeParser(PROTOBUF, { parseAs: "buffer" }, (req, body, done) => {
+    const request = RECOMMENDER_METHODS.find((m) => m.name === operationOf(req))?.request;
     try {
-      const rank = req.url.split("?")[0] === "/rank";
-      const decoded = decode(messageType(rank ? "RankRequest" : "UpsertNewsRequest"), body as Buffer);
-      // proto3 sends an empty list as nothing at all.
-      done(null, rank ? { history: [], ...decoded } : { items: [], ...decoded });
+      if (!request) throw new NewsrecError("UNSUPPORTED_MEDIA_TYPE", "send application/json");
+      protobufBodies.add(req);
+      done(null, decodeBody(request, body as Buffer));
     } catch (err) {
-      done(new NewsrecError("INVALID_ARGUMENT", `body: ${(err as Error).message}`, { field: "body" }), undefined);
+      done(err as Error, undefined);
     }
   });
   f.setErrorHandler(sendError);
   f.setNotFoundHandler((req, reply) => sendError(notFound(`route ${req.method} ${req.url}`) as never, req, reply));
 
-  const checkAdmin = adminGuard(app.adminToken, "Authorization");
-  const admin = async (req: FastifyRequest) => checkAdmin(req.headers.authorization);
+  const api = createApi(app);
+  // The admin check runs on request, before any byte of the body is read.
+  f.addHook("onRequest", async (req) => {
+    const method = operationOf(req);
+    if (method) api.authorize(method, req.headers.authorization);
+  });
 
   // Past maxInFlight requests in progress (on both transports), refuse at once rather than
   // queue without bound. The slot is given back when the response is done or the connection
   // is gone, whichever comes first; a client gone early also aborts the work queued for it.
-  const admit = async (req: FastifyRequest, reply: FastifyReply) => {
+  const admit = (req: FastifyRequest, reply: FastifyReply) => {
     const ticket = app.admission.tryEnter("http");
     if (!ticket) {
       metrics.rejected.inc({ reason: "in_flight" });
@@ -68,16 +88,22 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   };
   const signalOf = (req: FastifyRequest) => tickets.get(req)?.signal;
 
+  // Once the body is in: the operation's input is parsed and checked (the same code as gRPC's),
+  // and only a valid request takes an admission slot.
+  f.addHook("preHandler", async (req, reply) => {
+    const method = operationOf(req);
+    if (!method) return;
+    const raw = req.routeOptions.config.from === "params" ? req.params : req.body;
+    inputs.set(req, api.accept(method, raw, protobufBodies.has(req) ? "protobuf" : "json"));
+    admit(req, reply);
+  });
+
   f.addHook("onResponse", async (req, reply) => {
     const method = req.routeOptions.url ? `${req.method} ${req.routeOptions.url}` : "unmatched";
     const labels = { transport: "http", method, status: String(reply.statusCode) };
     metrics.requests.inc(labels);
     metrics.requestSeconds.observe(labels, reply.elapsedTime / 1000);
   });
-
-  const requireReady = () => {
-    if (!app.ready) throw new NewsrecError("NOT_READY", "the server is not ready");
-  };
 
   f.get("/healthz", async () => ({ status: "ok" }));
   f.get("/readyz", async (_req, reply) => {
@@ -90,9 +116,8 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     return metrics.registry.metrics();
   });
 
-  f.post("/rank", { schema: { body: rankBody(config) }, preHandler: admit }, async (req, reply) => {
-    requireReady();
-    const res = await app.rank.rank(req.body as RankRequest, performance.now() + config.requestTimeoutMs, signalOf(req));
+  f.post("/rank", { config: { operation: "Rank" } }, async (req, reply) => {
+    const res = await app.rank.rank(input(req, "Rank"), performance.now() + config.requestTimeoutMs, signalOf(req));
     const stop = metrics.stage("serialization");
     const wantsProto = `${req.headers.accept ?? ""} ${req.headers["content-type"] ?? ""}`.includes(PROTOBUF);
     const out = wantsProto ? Buffer.from(encode(messageType("RankResponse"), res)) : JSON.stringify(res);
@@ -100,26 +125,17 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     return reply.type(wantsProto ? PROTOBUF : "application/json; charset=utf-8").send(out);
   });
 
-  f.put("/news", { schema: { body: upsertBody }, onRequest: admin, preHandler: admit }, async (req) => {
-    requireReady();
-    const { items } = req.body as { items: NewsMeta[] };
-    const ids = new Set<string>();
-    items.forEach((n, i) => {
-      if (ids.has(n.id)) throw new NewsrecError("INVALID_ARGUMENT", `items/${i}/id: duplicate id ${n.id} in one batch`, { field: `items/${i}/id` });
-      ids.add(n.id);
-    });
-    return { upserted: await app.writer.upsert(items) };
-  });
+  f.put("/news", { config: { operation: "UpsertNews" } }, async (req) => ({ upserted: await app.writer.upsert(input(req, "UpsertNews")) }));
 
-  f.get("/news/:id", { schema: { params: newsParams }, preHandler: admit }, async (req) => {
-    const { id } = req.params as { id: string };
+  f.get("/news/:id", { config: { operation: "GetNews", from: "params" } }, async (req) => {
+    const id = input(req, "GetNews");
     const meta = app.catalog.get(id);
     if (!meta) throw notFound(`news ${id}`);
     return meta;
   });
 
-  f.delete("/news/:id", { schema: { params: newsParams }, onRequest: admin, preHandler: admit }, async (req) => {
-    const { id } = req.params as { id: string };
+  f.delete("/news/:id", { config: { operation: "DeleteNews", from: "params" } }, async (req) => {
+    const id = input(req, "DeleteNews");
     if (!(await app.writer.delete(id))) throw notFound(`news ${id}`);
     return { deleted: id };
   });

@@ -1,17 +1,8 @@
 /** The rank request and response, shared by every transport. */
 import type { NewsMeta } from "../catalog/store.ts";
 
-export interface RankRequest {
-  userId?: string;
-  /** Clicked news ids, oldest first. */
-  history: string[];
-  /** The impression to rerank; without it, candidates are retrieved from the whole catalog. */
-  candidates?: string[];
-  k?: number;
-  filter?: { categories?: string[]; maxAgeHours?: number };
-  excludeHistory?: boolean;
-  explain?: boolean;
-}
+/** The request is the schema's (src/api/schemas.ts): one definition validates and types it. */
+export type { RankRequest } from "../api/schemas.ts";
 
 export interface RankedItem extends Omit<NewsMeta, "id"> {
   newsId: string;

@@ -21,6 +21,20 @@ export function messageType(name: string): protobuf.Type {
   return root.lookupType(`${PACKAGE}.${name}`);
 }
 
+export const SERVICE = `${PACKAGE}.Recommender`;
+
+export interface MethodInfo {
+  name: string;
+  /** Message names in PACKAGE. */
+  request: string;
+  response: string;
+}
+
+/** The service's unary methods, read from the proto file itself (nothing generated to go stale). */
+export const RECOMMENDER_METHODS: readonly MethodInfo[] = root
+  .lookupService(SERVICE)
+  .methodsArray.map((m) => ({ name: m.name, request: m.requestType, response: m.responseType }));
+
 export class DecodeError extends Error {}
 
 /** Bytes to a plain object; a truncated or malformed message throws DecodeError. */
