@@ -1,3 +1,5 @@
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
 import { embedCommand } from "./embed.ts";
 import { evalCommand } from "./eval.ts";
@@ -26,3 +28,15 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
   }
 }
+
+/** Whether this module is the process's entry (the loader resolves it by real path, so compare that). */
+function isEntry(): boolean {
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(process.argv[1] ?? "")).href;
+  } catch {
+    return false;
+  }
+}
+
+// The image runs the build as `node dist/cli/main.js serve`; bin/newsrec.mjs imports this module and calls main itself.
+if (isEntry()) await main(process.argv);

@@ -50,6 +50,12 @@ interface Run {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * Run from the sources, a worker first registers tsx (worker-entry.mjs) to load worker.ts; the
+ * build (dist/) has a compiled worker.js that runs as it is, with no TypeScript loader installed.
+ */
+const DEFAULT_ENTRY = import.meta.url.endsWith(".ts") ? new URL("./worker-entry.mjs", import.meta.url) : new URL("./worker.js", import.meta.url);
+
 export class WorkerPool {
   private readonly members: (Member | null)[];
   /** Deaths in a row per slot (the backoff exponent). */
@@ -74,7 +80,7 @@ export class WorkerPool {
   ) {
     this.members = Array.from({ length: size }, () => null);
     this.failures = Array.from({ length: size }, () => 0);
-    this.url = o.entry ?? new URL("./worker-entry.mjs", import.meta.url);
+    this.url = o.entry ?? DEFAULT_ENTRY;
     this.runTimeoutMs = o.runTimeoutMs ?? 30_000;
     this.restartDelayMs = o.restartDelayMs ?? 100;
   }

@@ -130,7 +130,9 @@ test("both Dockerfiles pass dockerfilelint", () => {
 test("both images run the command the tests run, as a non-root user, with a health check", () => {
   for (const f of ["Dockerfile", "Dockerfile.cuda"]) {
     const text = readFileSync(join(ROOT, "deploy", f), "utf8");
-    assert.match(text, /ENTRYPOINT \["node", "bin\/newsrec\.mjs"\]\nCMD \["serve"\]/, f);
+    // The build's entry, as test/build/build.test.ts starts it; the image has neither tsx nor TypeScript.
+    assert.match(text, /ENTRYPOINT \["node", "dist\/cli\/main\.js"\]\nCMD \["serve"\]/, f);
+    assert.match(text, /RUN npm run build$/m, f);
     assert.match(text, /^USER (node|newsrec)$/m, f);
     assert.match(text, /^HEALTHCHECK /m, f);
     assert.match(text, /npm ci --omit=dev/, f);
