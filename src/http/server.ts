@@ -40,7 +40,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     bodyLimit: config.bodyLimitBytes,
     // Long enough for any id the schema accepts, percent-encoded (fastify answers 414 past it),
     // so that an over-long id is refused by the schema, in the words gRPC uses.
-    maxParamLength: 4096,
+    routerOptions: { maxParamLength: 4096 },
     return503OnClosing: true,
     // Node answers 408 and closes a connection whose request is not all in within
     // bodyTimeoutMs (headers within headersTimeoutMs); it checks every second, not every 30.

@@ -71,6 +71,8 @@ const rows: Row[] = [
   // upsert: dates, strings, arrays, duplicates
   { name: "publishedAt in UTC", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01T12:00:00Z" })] }, check: upserted(1) },
   { name: "publishedAt with an offset and fractions", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01T12:00:00.123+02:00" })] }, check: upserted(1) },
+  { name: "publishedAt with a space for T", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01 12:00:00Z" })] }, check: upserted(1) },
+  { name: "publishedAt on a leap second (Date.parse cannot read it)", method: "UpsertNews", body: { items: [item({ publishedAt: "2016-12-31T23:59:60Z" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
   { name: "publishedAt in lower case", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01t12:00:00z" })] }, check: upserted(1) },
   { name: "publishedAt without a time zone", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01T12:00:00" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
   { name: "publishedAt a date only", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
@@ -91,7 +93,8 @@ const rows: Row[] = [
   { name: "get a known id", method: "GetNews", body: { id: "N7" }, check: (a) => assert.equal(a.id, "N7") },
   { name: "get an unknown id", method: "GetNews", body: { id: "nope" }, error: bad("NOT_FOUND", undefined, "news nope not found") },
   { name: "get an id too long", method: "GetNews", body: { id: "x".repeat(257) }, error: invalid("id", "must NOT have more than 256 characters") },
-  { name: "get an empty id", method: "GetNews", body: { id: "" }, error: invalid("id", "must NOT have fewer than 1 characters"), only: "grpc" },
+  { name: "get an empty id", method: "GetNews", body: { id: "" }, error: invalid("id", "must NOT have fewer than 1 characters") },
+  { name: "delete an empty id", method: "DeleteNews", body: { id: "" }, error: invalid("id", "must NOT have fewer than 1 characters") },
   { name: "delete an unknown id", method: "DeleteNews", body: { id: "nope" }, error: bad("NOT_FOUND", undefined, "news nope not found") },
   { name: "delete an id too long", method: "DeleteNews", body: { id: "x".repeat(257) }, error: invalid("id", "must NOT have more than 256 characters") },
 ];
