@@ -55,9 +55,14 @@ export class NewsWriter {
     private readonly durable: Durability | null = null,
   ) {}
 
-  async upsert(items: NewsMeta[]): Promise<number> {
-    const vectors = await Promise.all(items.map((n) => this.encoders.encodeNews(n)));
-    return new Promise((done, fail) => this.submit({ kind: "upsert", items, vectors, done, fail }));
+  /**
+   * The promise returned is the one the commit settles (not one adopting it, which would settle
+   * a few microtasks later), so that callers see acknowledgements in the order of the log.
+   */
+  upsert(items: NewsMeta[]): Promise<number> {
+    return new Promise((done, fail) => {
+      Promise.all(items.map((n) => this.encoders.encodeNews(n))).then((vectors) => this.submit({ kind: "upsert", items, vectors, done, fail }), fail);
+    });
   }
 
   /** Resolves false when the item is not in the catalog (nothing is logged then). */
