@@ -6,6 +6,7 @@
 import { HnswIndex, type HnswParams } from "../index/hnsw.ts";
 import { dot, exactTopK, TopK } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
+import { sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
 
 /**
@@ -54,7 +55,9 @@ export function catalogOptions(c: { hnswM: number; efConstruction: number; efSea
 export class Catalog {
   private readonly slotById = new Map<string, number>();
   private metas: (NewsMeta | null)[] = [];
+  /** On shared memory, with per-row write stamps, for the exact scorer in the encoder workers (index/shared-matrix.ts). */
   private vectors: Float32Array;
+  private stamps: Int32Array;
   private published: Float64Array;
   private readonly free: number[] = [];
   private readonly filters = new FilterIndex();
@@ -69,7 +72,8 @@ export class Catalog {
     capacity = 1024,
     index?: HnswIndex,
   ) {
-    this.vectors = new Float32Array(capacity * dim);
+    this.vectors = sharedVectors(capacity, dim);
+    this.stamps = sharedStamps(capacity);
     this.published = new Float64Array(capacity).fill(NaN);
     this.index = index ?? new HnswIndex(dim, opts.phi, opts, capacity);
   }
@@ -104,13 +108,17 @@ export class Catalog {
     return this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim);
   }
 
+  /** The vectors of every slot in use (live and free), shared with the workers without a copy. */
+  get matrix(): SharedMatrix {
+    return { vectors: this.vectors, stamps: this.stamps, rows: this.metas.length, dim: this.dim };
+  }
+
   private grow(slots: number): void {
     if (slots * this.dim <= this.vectors.length) return;
     let cap = this.vectors.length / this.dim;
     while (cap < slots) cap *= 2;
-    const v = new Float32Array(cap * this.dim);
-    v.set(this.vectors);
-    this.vectors = v;
+    this.vectors = sharedVectors(cap, this.dim, this.vectors);
+    this.stamps = sharedStamps(cap, this.stamps);
     const p = new Float64Array(cap).fill(NaN);
     p.set(this.published);
     this.published = p;
@@ -134,6 +142,7 @@ export class Catalog {
     }
     this.metas[slot] = meta;
     this.vectors.set(vector, slot * this.dim);
+    stampRows(this.stamps, slot);
     this.published[slot] = t;
     if (indexIt) this.index.upsert(slot, vector);
     return slot;
@@ -269,6 +278,7 @@ export class Catalog {
     this.grow(Math.max(slots, 1));
     this.metas = new Array(slots).fill(null);
     this.vectors.set(vectors.subarray(0, slots * this.dim));
+    stampRows(this.stamps, 0, slots);
     for (const { slot, meta } of items) {
       if (this.metas[slot]) throw new Error(`slot ${slot} is used twice`);
       if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);

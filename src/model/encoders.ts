@@ -9,6 +9,8 @@ import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
 import type { Feed, Provider } from "./onnx.ts";
 import { WorkerPool } from "./pool.ts";
 import { TextTokenizer, type NewsText } from "./tokenizer.ts";
+import { readTopKModel, TOPK_IO } from "./scoring.ts";
+import type { SharedMatrix } from "../index/shared-matrix.ts";
 
 export interface EncoderOptions {
   workers: number;
@@ -29,6 +31,8 @@ export interface EncoderOptions {
   onWorkerRestart?: () => void;
   /** The count of live workers changed. */
   onWorkersAlive?: (alive: number) => void;
+  /** The exact-scoring graph's bytes (default: the shipped models/scoring/topk.onnx; null: none). */
+  topkModel?: Uint8Array | null;
 }
 
 export type EncoderHealth = { ok: true } | { ok: false; reason: string };
@@ -79,6 +83,7 @@ export class Encoders {
   }
 
   static async open(bundle: Bundle, o: EncoderOptions): Promise<Encoders> {
+    const topkModel = o.topkModel === undefined ? readTopKModel(o.log) : o.topkModel;
     const pool = await WorkerPool.start(
       o.workers,
       {
@@ -88,10 +93,37 @@ export class Encoders {
         userFile: bundle.manifest.encoders.user.file,
         providers: o.providers,
         intraOpThreads: o.intraOpThreads,
+        topkModel,
       },
       { log: o.log, runTimeoutMs: o.runTimeoutMs, restartDelayMs: o.restartDelayMs, entry: o.workerEntry, onRestart: o.onWorkerRestart, onAlive: o.onWorkersAlive },
     );
-    return new Encoders(bundle, pool, o);
+    const enc = new Encoders(bundle, pool, o);
+    enc.canScoreExactly = topkModel !== null;
+    return enc;
+  }
+
+  /** Whether the workers hold the exact-scoring graph (scoreTopK). */
+  canScoreExactly = false;
+
+  /**
+   * The k rows of `matrix` of largest dot product with each of `batch` queries (row-major in
+   * `queries`), best first, by the exact-scoring graph in a worker. 1 <= k <= matrix.rows.
+   * Not micro-batched: callers batch their own queries.
+   */
+  async scoreTopK(queries: Float32Array, batch: number, k: number, matrix: SharedMatrix): Promise<{ scores: Float32Array; indices: BigInt64Array }> {
+    const refused = this.refusal();
+    if (refused) throw refused;
+    const [query, , kIn] = TOPK_IO.inputs;
+    const out = await this.pool.run(
+      "topk",
+      // A copy: the pool transfers feeds, and the caller's array may be a cached user vector or a view of the catalog.
+      { [query]: { kind: "float32", data: queries.slice(0, batch * matrix.dim), dims: [batch, matrix.dim] }, [kIn]: { kind: "int64", data: BigInt64Array.of(BigInt(k)), dims: [1] } },
+      [...TOPK_IO.outputs],
+      matrix,
+    );
+    const indices: unknown = out[TOPK_IO.outputs[1]]!.data;
+    if (!(indices instanceof BigInt64Array)) throw new Error("exact-scoring graph returned indices that are not int64");
+    return { scores: out[TOPK_IO.outputs[0]]!.data, indices };
   }
 
   get provider(): Provider {

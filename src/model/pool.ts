@@ -12,6 +12,7 @@ import { Worker } from "node:worker_threads";
 import { NewsrecError } from "../errors.ts";
 import type { Feed, Provider } from "./onnx.ts";
 import type { WorkerHello, WorkerInit, WorkerReply, WorkerRequest } from "./worker.ts";
+import type { SharedMatrix } from "../index/shared-matrix.ts";
 
 type Outputs = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
@@ -129,7 +130,8 @@ export class WorkerPool {
     await m.worker.terminate();
   }
 
-  run(encoder: "news" | "user", feeds: Record<string, Feed>, outputs: string[]): Promise<Outputs> {
+  /** topk runs the exact-scoring graph over `matrix`, which is shared with the worker, never copied or transferred. */
+  run(encoder: "news" | "user" | "topk", feeds: Record<string, Feed>, outputs: string[], matrix?: SharedMatrix): Promise<Outputs> {
     const reason = this.unavailableReason;
     if (reason) return Promise.reject(new NewsrecError("UNAVAILABLE", `${reason}; retry`));
     let member: Member | null = null;
@@ -141,7 +143,7 @@ export class WorkerPool {
       const timer = setTimeout(() => this.hung(m), this.runTimeoutMs);
       this.pending.set(id, { resolve, reject, member: m, timer });
       const transfer = Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer);
-      m.worker.postMessage({ id, encoder, feeds, outputs } satisfies WorkerRequest, transfer);
+      m.worker.postMessage({ id, encoder, feeds, outputs, ...(matrix ? { matrix } : {}) } satisfies WorkerRequest, transfer);
     });
   }
 

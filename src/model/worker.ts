@@ -4,6 +4,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { openSession, runSession, type Feed, type LoadedSession, type Provider } from "./onnx.ts";
+import { MatrixMirror, type SharedMatrix } from "../index/shared-matrix.ts";
+import { TOPK_IO } from "./scoring.ts";
 
 /**
  * The encoders come as the bytes the bundle verified, not as paths to open again. When news and
@@ -18,13 +20,17 @@ export interface WorkerInit {
   userFile: string;
   providers: Provider[];
   intraOpThreads: number;
+  /** The exact-scoring graph (model/scoring.ts), opened as a third session; null: none. */
+  topkModel?: Uint8Array | null;
 }
 
 export interface WorkerRequest {
   id: number;
-  encoder: "news" | "user";
+  encoder: "news" | "user" | "topk";
   feeds: Record<string, Feed>;
   outputs: string[];
+  /** topk: the catalog's shared matrix, fed as the graph's matrix input from this worker's mirror. */
+  matrix?: SharedMatrix;
 }
 
 export type WorkerReply =
@@ -39,16 +45,25 @@ async function start(): Promise<void> {
   const opts = { providers: init.providers, intraOpThreads: init.intraOpThreads, log: (l: string) => logs.push(l) };
   let news: LoadedSession;
   let user: LoadedSession;
+  let topk: LoadedSession | null;
+  const mirror = new MatrixMirror();
   try {
     news = await openSession(init.newsModel, init.newsFile, opts);
     user = init.userModel === init.newsModel ? news : await openSession(init.userModel, init.userFile, opts);
+    topk = init.topkModel ? await openSession(init.topkModel, "topk.onnx", opts) : null;
+    if (topk && topk.session.inputNames.join() !== TOPK_IO.inputs.join()) throw new Error(`topk.onnx has inputs ${topk.session.inputNames.join(", ")}, not ${TOPK_IO.inputs.join(", ")}`);
   } catch (err) {
     parentPort!.postMessage({ ready: false, error: (err as Error).message } satisfies WorkerHello);
     return;
   }
   parentPort!.on("message", async (req: WorkerRequest) => {
     try {
-      const s = req.encoder === "news" ? news.session : user.session;
+      if (req.encoder === "topk") {
+        if (!topk) throw new Error("no exact-scoring graph is loaded");
+        // The catalog's rows as a plain array (onnxruntime refuses shared memory), copying only rows written since the last run.
+        req.feeds[TOPK_IO.inputs[1]] = { kind: "float32", data: mirror.sync(req.matrix!), dims: [req.matrix!.rows, req.matrix!.dim] };
+      }
+      const s = req.encoder === "topk" ? topk!.session : req.encoder === "news" ? news.session : user.session;
       const outputs = await runSession(s, req.feeds, req.outputs);
       const transfer = Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer);
       parentPort!.postMessage({ id: req.id, outputs } satisfies WorkerReply, transfer);

@@ -1,0 +1,84 @@
+/**
+ * The ONNX exact scorer (MatMul + TopK in an encoder worker) against the JavaScript exact
+ * scorer, on demo news embedded by the default bundle, with deleted slots and exclusions.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Catalog, catalogOptions } from "../../src/catalog/store.ts";
+import { buildConfig } from "../../src/config.ts";
+import { demoNews } from "../../src/catalog/demo.ts";
+import { embedInto } from "../../src/catalog/embed.ts";
+import { indexPhi, loadBundle } from "../../src/model/bundle.ts";
+import { Encoders } from "../../src/model/encoders.ts";
+import { onnxExactTopK, type Scored } from "../../src/index/onnx-exact.ts";
+import { DEFAULT_BUNDLE } from "../helpers.ts";
+
+const TOL = 1e-5;
+let enc: Encoders;
+let catalog: Catalog;
+let queries: Float32Array[];
+const run = (q: Float32Array, b: number, k: number, m: Catalog["matrix"]) => enc.scoreTopK(q, b, k, m);
+
+before(async () => {
+  const bundle = loadBundle(DEFAULT_BUNDLE);
+  enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 1, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 1000, log: () => {} });
+  catalog = new Catalog(bundle.manifest.dimension, bundle.manifest.fingerprint, catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(bundle.manifest)), 256);
+  await embedInto(catalog, enc, demoNews(3000, 5), 256);
+  // Real user vectors: histories of 3 to 30 items.
+  queries = [];
+  for (let q = 0; q < 24; q++) {
+    const hist = Array.from({ length: 3 + (q % 28) }, (_, j) => catalog.vectorAt((q * 53 + j * 101) % 3000));
+    queries.push((await enc.encodeUser({ kind: "vectors", vectors: hist })).vector);
+  }
+});
+
+after(() => enc.close());
+
+/** Same slots in the same order and scores within TOL, except that items tied within TOL may swap (or change places at the k-th). */
+function sameTopK(onnx: Scored[], js: Scored[], what: string): void {
+  assert.equal(onnx.length, js.length, `${what}: length`);
+  for (let i = 0; i < js.length; i++) assert.ok(Math.abs(onnx[i]!.score - js[i]!.score) <= TOL, `${what}: score ${i}: ${onnx[i]!.score} vs ${js[i]!.score}`);
+  const kth = js.at(-1)?.score ?? 0;
+  const jsSlots = new Set(js.map((r) => r.slot));
+  for (const r of onnx) if (!jsSlots.has(r.slot)) assert.ok(Math.abs(r.score - kth) <= TOL, `${what}: slot ${r.slot} (score ${r.score}) is not in the exact top-k and not tied with its last`);
+  for (let i = 0; i < js.length; i++) if (onnx[i]!.slot !== js[i]!.slot) assert.ok(Math.abs(js[i]!.score - onnx[i]!.score) <= TOL, `${what}: position ${i}`);
+}
+
+test("the graph's top-k equals the JavaScript exact scorer's on 3,000 embedded demo news (batch of 24, k 1, 10, 100)", async () => {
+  for (const k of [1, 10, 100]) {
+    const onnx = await onnxExactTopK(catalog, run, queries, k);
+    queries.forEach((q, i) => sameTopK(onnx[i]!, catalog.exactSearch(q, k), `k ${k}, query ${i}`));
+  }
+});
+
+test("deleted slots are never returned (k + deleted asked, tombstones dropped); exclusions likewise; a reused slot scores its new vector", async () => {
+  // Delete the exact top 5 of every query, and 200 more spread out: the tombstones hold vectors that would win.
+  const doomed = new Set<number>();
+  for (const q of queries) for (const r of catalog.exactSearch(q, 5)) doomed.add(r.slot);
+  for (let s = 7; s < 3000; s += 15) doomed.add(s);
+  for (const s of doomed) catalog.delete(catalog.metaAt(s).id);
+  assert.equal(catalog.size, 3000 - doomed.size);
+  const exclude = new Set(catalog.exactSearch(queries[0]!, 3).map((r) => r.slot));
+  const onnx = await onnxExactTopK(catalog, run, queries, 10, exclude);
+  queries.forEach((q, i) => {
+    assert.ok(onnx[i]!.every((r) => !doomed.has(r.slot) && !exclude.has(r.slot)), `query ${i}: a deleted or excluded slot came back`);
+    sameTopK(onnx[i]!, catalog.exactSearch(q, 10, { exclude }), `query ${i} after deletes`);
+  });
+  // A new item takes a free slot with a vector made to win query 0: the worker's mirror copies that row.
+  const winner = queries[0]!.map((x) => x * 10);
+  const slot = catalog.upsert({ id: "winner", title: "winner" }, winner);
+  assert.ok(doomed.has(slot), "the upsert reused a free slot");
+  const [top] = await onnxExactTopK(catalog, run, [queries[0]!], 10);
+  assert.equal(top![0]!.slot, slot);
+  sameTopK(top!, catalog.exactSearch(queries[0]!, 10), "after the upsert");
+});
+
+test("a catalog with fewer live items than k returns them all; an empty one returns nothing", async () => {
+  const small = new Catalog(catalog.dim, "fp", catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, 10), 16);
+  assert.deepEqual(await onnxExactTopK(small, run, [queries[0]!], 10), [[]]);
+  for (let i = 0; i < 6; i++) small.upsert({ id: `n${i}`, title: "t" }, catalog.vectorAt(100 + i));
+  small.delete("n2");
+  const [r] = await onnxExactTopK(small, run, [queries[0]!], 10);
+  assert.equal(r!.length, 5);
+  sameTopK(r!, small.exactSearch(queries[0]!, 10), "small catalog");
+});
