@@ -9,6 +9,7 @@ import onnx
 import torch
 
 from fingerprint import bundle_files, fingerprint
+from manifest_schema import validate as validate_manifest
 from mind import News
 
 OPSET = 14
@@ -76,6 +77,8 @@ def manifest(args, files, hashes, vocab_size, metrics, norms):
     # The server hashes the files in bundle_files order; the exporter must list them the same way.
     assert bundle_files(man) == list(files), (bundle_files(man), files)
     man["fingerprint"] = fingerprint(hashes, man)
+    # models/manifest.schema.json, which the server loads bundles by: never build one it would refuse.
+    validate_manifest(man)
     return man
 
 
@@ -163,9 +166,13 @@ def write_bundle(args, model, valid_news, valid_imps, metrics, skips, seconds, n
     model.tok.save(os.path.join(tmp, "tokenizer.json"))
     files = export_encoders(args, model, tmp) + ["tokenizer.json"]
     hashes = [sha256_file(os.path.join(tmp, f)) for f in files]
-    man = manifest(args, files, hashes, len(model.tok.vocab), metrics, norms)
+    try:
+        man = manifest(args, files, hashes, len(model.tok.vocab), metrics, norms)
+    except ValueError:
+        shutil.rmtree(tmp)  # nothing of a refused bundle is left behind
+        raise
     with open(os.path.join(tmp, "manifest.json"), "w") as f:
-        json.dump(man, f, indent=2)
+        json.dump(man, f, indent=2, allow_nan=False)
     with open(os.path.join(tmp, "golden.json"), "w") as f:
         json.dump(golden(args, model, valid_news, valid_imps), f)
     card_args = argparse_like(args, tmp)

@@ -10,66 +10,9 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, openSync, readFileSync, realpathSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import { fingerprint, fingerprintedFiles } from "./fingerprint.ts";
-import { Type, type Static } from "@sinclair/typebox";
-import { Value } from "@sinclair/typebox/value";
+import { manifestProblem, type Manifest } from "./manifest.ts";
 
-const TextIo = Type.Object({ ids: Type.String(), mask: Type.String() });
-
-const TextEncoder = Type.Object(
-  {
-    file: Type.String(),
-    inputs: TextIo,
-    outputs: Type.Object({ vector: Type.String() }),
-  },
-  { additionalProperties: true },
-);
-
-const UserEncoder = Type.Union([
-  Type.Object({
-    file: Type.String(),
-    input: Type.Literal("news_vectors"),
-    inputs: Type.Object({ vectors: Type.String(), mask: Type.String() }),
-    outputs: Type.Object({ vector: Type.String(), attention: Type.Optional(Type.String()) }),
-  }),
-  Type.Object({
-    file: Type.String(),
-    input: Type.Literal("history_titles"),
-    inputs: TextIo,
-    outputs: Type.Object({ vector: Type.String() }),
-  }),
-]);
-
-export const ManifestSchema = Type.Object({
-  name: Type.String({ minLength: 1 }),
-  version: Type.String({ minLength: 1 }),
-  architecture: Type.Union([Type.Literal("hierarchical"), Type.Literal("siamese")]),
-  dimension: Type.Integer({ minimum: 1, maximum: 4096 }),
-  similarity: Type.Literal("dot"),
-  tokenizer: Type.Object({
-    file: Type.String(),
-    vocabSize: Type.Integer({ minimum: 3 }),
-    padId: Type.Integer({ minimum: 0 }),
-    unkId: Type.Integer({ minimum: 0 }),
-    sepId: Type.Integer({ minimum: 0 }),
-  }),
-  newsInput: Type.Object({
-    fields: Type.Array(Type.Union([Type.Literal("category"), Type.Literal("subcategory"), Type.Literal("title"), Type.Literal("abstract")]), { minItems: 1 }),
-    maxLength: Type.Integer({ minimum: 1, maximum: 4096 }),
-  }),
-  userInput: Type.Object({
-    maxHistory: Type.Integer({ minimum: 1, maximum: 10_000 }),
-    maxLength: Type.Integer({ minimum: 1, maximum: 4096 }),
-  }),
-  encoders: Type.Object({ news: TextEncoder, user: UserEncoder }),
-  files: Type.Record(Type.String(), Type.String({ pattern: "^[0-9a-f]{64}$" })),
-  fingerprint: Type.String({ pattern: "^[0-9a-f]{64}$" }),
-  opset: Type.Optional(Type.Integer()),
-  /** Norms of the training news vectors, measured by the exporter (the HNSW transform needs a bound). */
-  newsVectorNorm: Type.Optional(Type.Object({ max: Type.Number({ exclusiveMinimum: 0 }), p99: Type.Number({ exclusiveMinimum: 0 }) })),
-  validation: Type.Optional(Type.Unknown()),
-});
-
-export type Manifest = Static<typeof ManifestSchema>;
+export type { Manifest };
 
 export interface Bundle {
   dir: string;
@@ -141,11 +84,10 @@ export function loadBundle(dirArg: string): Bundle {
   } catch (err) {
     throw new BundleError(dir, `cannot parse manifest.json: ${(err as Error).message}`);
   }
-  if (!Value.Check(ManifestSchema, raw)) {
-    const first = [...Value.Errors(ManifestSchema, raw)][0];
-    throw new BundleError(dir, `manifest.json is invalid at ${first?.path || "/"}: ${first?.message}`);
-  }
-  const manifest = raw;
+  // models/manifest.schema.json, the schema the exporter validated against before writing.
+  const problem = manifestProblem(raw);
+  if (problem) throw new BundleError(dir, `manifest.json is invalid ${problem}`);
+  const manifest = raw as Manifest;
   const { news, user } = manifest.encoders;
   const bytes = new Map<string, Buffer>();
   const hashes: string[] = [];
