@@ -12,6 +12,7 @@ import { Encoders } from "./model/encoders.ts";
 import { Metrics } from "./metrics.ts";
 import { UserCache } from "./rank/cache.ts";
 import { RankService } from "./rank/service.ts";
+import { RecallMonitor } from "./rank/recall-monitor.ts";
 import { Admission } from "./api/admission.ts";
 import { adminTokenOf, checkWriteAccess } from "./api/auth.ts";
 import { OK, report, type HealthReport } from "./api/health.ts";
@@ -25,6 +26,8 @@ export interface App {
   catalog: Catalog;
   writer: NewsWriter;
   rank: RankService;
+  /** Samples HNSW retrieves and recomputes them exactly: newsrec_retrieval_recall. */
+  recall: RecallMonitor;
   /** The bearer token writes need (undefined: writes are open). */
   adminToken: string | undefined;
   /** Lifecycle: true once started, false again while draining. */
@@ -77,6 +80,17 @@ export async function createApp(config: Config, log: (line: string) => void, met
   const writer = new NewsWriter(catalog, encoders, metrics, durable);
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
   const rank = new RankService(catalog, encoders, cache, metrics);
+  const recall = new RecallMonitor(catalog, encoders.canScoreExactly ? (q, b, k, mx) => encoders.scoreTopK(q, b, k, mx) : null, {
+    sampleRate: config.recallSampleRate,
+    window: config.recallWindow,
+    maxInFlight: config.recallMaxInFlight,
+    exactMaxItems: config.exactMaxItems,
+    onSample: (result) => metrics.recallSamples.inc({ result }),
+    log,
+  });
+  rank.onRetrieved = (query, k, filter, items) => recall.observe(query, k, filter, items);
+  metrics.retrievalRecall = () => recall.recall;
+  metrics.recallTarget.set(config.recallTarget);
   if (durable) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;
   const admission = new Admission(config.maxInFlight, (transport, n) => metrics.inFlight.set({ transport }, n));
   // Deadlines end every rank within requestTimeoutMs; a full server that frees no slot for
@@ -92,6 +106,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
     catalog,
     writer,
     rank,
+    recall,
     adminToken,
     ready: false,
     health: () =>

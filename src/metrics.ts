@@ -38,6 +38,11 @@ export class Metrics {
   lastSnapshotAt: () => number | null = () => null;
   readonly rejected: client.Counter<"reason">;
   readonly modelInfo: client.Gauge<"name" | "version" | "fingerprint" | "provider" | "architecture">;
+  /** Mean recall@k of the recent sampled retrieves, or null before the first (rank/recall-monitor.ts). */
+  retrievalRecall: () => number | null = () => null;
+  readonly recall: client.Gauge;
+  readonly recallTarget: client.Gauge;
+  readonly recallSamples: client.Counter<"result">;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -94,6 +99,16 @@ export class Metrics {
     this.encoderWorkersAlive = new client.Gauge({ name: "newsrec_encoder_workers_alive", help: "Encoder worker threads alive and taking work.", registers: r });
     this.coldStarts = new client.Counter({ name: "newsrec_cold_starts_total", help: "Ranks served by the cold-start fallback.", registers: r });
     this.rejected = new client.Counter({ name: "newsrec_rejected_total", help: "Requests refused before work, by reason.", labelNames: ["reason"], registers: r });
+    this.recall = new client.Gauge({
+      name: "newsrec_retrieval_recall",
+      help: "Recall@k of HNSW retrieval: mean over the last recallWindow sampled retrieves, each recomputed exactly off the request path (NaN until the first sample).",
+      registers: r,
+      collect() {
+        this.set(self.retrievalRecall() ?? NaN);
+      },
+    });
+    this.recallTarget = new client.Gauge({ name: "newsrec_retrieval_recall_target", help: "The recall@k that newsrec_retrieval_recall is held to (config recallTarget).", registers: r });
+    this.recallSamples = new client.Counter({ name: "newsrec_retrieval_recall_samples_total", help: "Recall samples by result: measured, busy (dropped: the most allowed were computing), failed.", labelNames: ["result"], registers: r });
     this.modelInfo = new client.Gauge({ name: "newsrec_model_info", help: "The loaded model bundle (value 1).", labelNames: ["name", "version", "fingerprint", "provider", "architecture"], registers: r });
   }
 

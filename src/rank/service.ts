@@ -18,6 +18,8 @@ export const DEFAULT_K = 10;
 export const MAX_K = 1000;
 
 export class RankService {
+  /** Called with each retrieve's answer once computed (the recall monitor); must return at once. */
+  onRetrieved?: (query: Float32Array, k: number, filter: SearchFilter, items: RankedItem[]) => void;
   constructor(
     private readonly catalog: Catalog,
     private readonly encoders: Encoders,
@@ -118,6 +120,7 @@ export class RankService {
       ? this.catalog.search(user.vector, k, filter).map((r) => this.item(r.slot, r.score))
       : this.catalog.freshestSlots(filter, k).map((s) => this.item(s, 0));
     stop();
+    if (user) this.onRetrieved?.(user.vector, k, filter, items);
     return { mode: "retrieve", ...base, items, unknownCandidates: [], ...(explanation ? { explanation } : {}) };
   }
 
