@@ -4,6 +4,7 @@
  * traffic), in-flight requests finish within the grace period, then the catalog is
  * compacted and the encoders shut down.
  */
+import type { ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import { createApp, type App } from "./app.ts";
 import type { Config } from "./config.ts";
@@ -41,10 +42,19 @@ export async function runServer(config: Config, log: (line: string) => void): Pr
     if (now !== serving) grpc.setServing((serving = now));
   }, 1000);
   follow.unref();
+  // A keep-alive connection outlives its request (fastify keeps one open for 72 s), and
+  // http.close() waits for every connection: the responses still to be sent when a drain
+  // starts say Connection: close, so their connections end with them, not with the grace period.
+  const unanswered = new Set<ServerResponse>();
+  http.server.on("request", (_req, res: ServerResponse) => {
+    unanswered.add(res);
+    res.once("close", () => unanswered.delete(res));
+  });
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
       app.ready = false;
+      for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
       clearInterval(follow);
       grpc.setServing(false);
       const graceMs = config.shutdownGraceSeconds * 1000;
