@@ -1,6 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { json, post, startServer, type Running } from "../helpers.ts";
+import { tracked, untilInFlight } from "../wait.ts";
 
 describe("every error of the catalogue over HTTP", () => {
   let s: Running;
@@ -101,21 +102,27 @@ describe("every error of the catalogue over HTTP", () => {
   });
 });
 
+// The tests below hold requests in the encoder queue with the micro-batch window: with
+// maxWaitMs at its largest (1000 ms) and maxBatch far above the number of requests, nothing
+// runs until the window ends. They act once the server reports the requests admitted
+// (untilInFlight), never after a sleep.
+const HOLD = { demoNews: 300, maxWaitMs: 1000, maxBatch: 1000 };
+
 describe("overload", () => {
   test("a full encoder queue answers 503 OVERLOADED with Retry-After, at once", async () => {
-    // The batcher holds queued work for 200 ms, so the queue of 2 is surely full when the rest arrive.
-    const s = await startServer({ demoNews: 300, maxQueue: 2, maxBatch: 1000, maxWaitMs: 200 });
+    const s = await startServer({ ...HOLD, maxQueue: 2 });
     try {
       const ids = [...s.app.catalog.entries()].map((e) => e.meta.id);
-      const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => post(`${s.url}/rank`, { userId: `u${i}`, history: ids.slice(i, i + 30) })));
-      const refused = rs.filter((r) => r.status === 503);
-      assert.ok(refused.length > 0, "some requests are refused");
-      assert.ok(rs.some((r) => r.status === 200), "some requests are served");
-      for (const r of refused) {
-        assert.equal(r.body.error.code, "OVERLOADED");
-        assert.equal(r.headers.get("retry-after"), "1");
-      }
-      assert.ok(rs.every((r) => r.status === 200 || r.status === 503));
+      const rank = (i: number) => post(`${s.url}/rank`, { userId: `u${i}`, history: ids.slice(i, i + 30) });
+      // Two misses fill the queue of 2; the server's count says both are in.
+      const queued = [tracked(rank(0)), tracked(rank(1))];
+      await untilInFlight(s.url, 2);
+      const refused = await rank(2);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, "OVERLOADED");
+      assert.equal(refused.headers.get("retry-after"), "1");
+      assert.ok(queued.every((q) => !q.settled()), "refused while the queue was full, without waiting for it");
+      assert.deepEqual((await Promise.all(queued.map((q) => q.promise))).map((r) => r.status), [200, 200]);
     } finally {
       await s.close();
     }
@@ -124,7 +131,9 @@ describe("overload", () => {
 
 describe("deadlines", () => {
   test("a rank still waiting for the encoder at its deadline gets 504 DEADLINE_EXCEEDED, and the work is dropped", async () => {
-    const s = await startServer({ demoNews: 300, requestTimeoutMs: 5, maxWaitMs: 100, maxBatch: 1000 });
+    // The deadline (1 ms) ends before the batch window (1000 ms) whatever the machine's speed:
+    // the item leaves the queue by its own timer, or is refused at once if already late.
+    const s = await startServer({ ...HOLD, requestTimeoutMs: 1 });
     try {
       const r = await post(`${s.url}/rank`, { userId: "late", history: ["N1", "N2", "N3"] });
       assert.equal(r.status, 504);
@@ -139,14 +148,17 @@ describe("deadlines", () => {
 
 describe("admission control", () => {
   test("past maxInFlight requests in progress, new ones get 503 OVERLOADED at once, and the count returns to zero", async () => {
-    const s = await startServer({ demoNews: 300, maxInFlight: 2, maxWaitMs: 200, maxBatch: 1000 });
+    const s = await startServer({ ...HOLD, maxInFlight: 2 });
     try {
       const ids = [...s.app.catalog.entries()].map((e) => e.meta.id);
-      // Misses wait up to 200 ms for their batch, so the first two hold both places.
-      const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => post(`${s.url}/rank`, { userId: `a${i}`, history: ids.slice(i, i + 5) })));
-      const codes = rs.map((r) => r.status).sort();
-      assert.deepEqual(codes, [200, 200, 503, 503, 503, 503]);
-      assert.ok(rs.filter((r) => r.status === 503).every((r) => r.body.error.code === "OVERLOADED" && r.headers.get("retry-after") === "1"));
+      const rank = (i: number) => post(`${s.url}/rank`, { userId: `a${i}`, history: ids.slice(i, i + 5) });
+      // Two misses, waiting for their batch, hold both places.
+      const holders = [tracked(rank(0)), tracked(rank(1))];
+      await untilInFlight(s.url, 2);
+      const refused = await Promise.all([2, 3, 4, 5].map(rank));
+      assert.ok(holders.every((h) => !h.settled()), "refused while both places were held");
+      assert.ok(refused.every((r) => r.status === 503 && r.body.error.code === "OVERLOADED" && r.headers.get("retry-after") === "1"), JSON.stringify(refused.map((r) => r.status)));
+      assert.deepEqual((await Promise.all(holders.map((h) => h.promise))).map((r) => r.status), [200, 200]);
       assert.equal(s.app.admission.inFlight, 0);
       assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
     } finally {
