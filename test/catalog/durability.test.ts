@@ -30,32 +30,50 @@ test("SIGKILL in the middle of a stream of writes loses no acknowledged write", 
   const present = new Set<string>();
   const deleted = new Set<string>();
   let n = 0;
+  let totalUpserts = 0;
   try {
     for (let round = 0; round < 4; round++) {
       const s = await start(dir);
       // Everything acknowledged in earlier rounds survived the kill.
       for (const id of present) assert.equal((await fetch(`${s.url}/news/${id}`)).status, 200, `round ${round}: ${id} is back`);
       for (const id of deleted) assert.equal((await fetch(`${s.url}/news/${id}`)).status, 404, `round ${round}: ${id} stays deleted`);
+      // Each round is killed once the server has acknowledged a given number of writes (more
+      // each round, so the log and the compactions differ), while the writers go on sending.
+      const target = { upserts: 10 + 10 * round, deletes: 1 + round };
+      const acked = { upserts: 0, deletes: 0 };
+      let reached!: () => void;
+      const enough = new Promise<void>((r) => (reached = r));
+      const count = (kind: "upserts" | "deletes") => {
+        acked[kind]++;
+        totalUpserts += kind === "upserts" ? 1 : 0;
+        if (acked.upserts >= target.upserts && acked.deletes >= target.deletes) reached();
+      };
       let stop = false;
       const writers = Array.from({ length: 4 }, async () => {
         while (!stop) {
           const id = `W${n++}`;
           try {
             const res = await fetch(`${s.url}/news`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ items: [{ id, title: `Storm forecast update ${id}`, category: "weather" }] }) });
-            if (res.status === 200) present.add(id);
+            if (res.status === 200) {
+              present.add(id);
+              count("upserts");
+            }
             if (present.size > 5 && n % 3 === 0) {
               const victim = [...present][Math.floor(present.size / 2)]!;
               // Until its delete is acknowledged, the victim may or may not survive a kill.
               present.delete(victim);
               const del = await fetch(`${s.url}/news/${victim}`, { method: "DELETE" });
-              if (del.status === 200) deleted.add(victim);
+              if (del.status === 200) {
+                deleted.add(victim);
+                count("deletes");
+              }
             }
           } catch {
             return; // the connection died with the process: that write was never acknowledged
           }
         }
       });
-      await new Promise((r) => setTimeout(r, 400 + round * 350));
+      await enough;
       s.proc.kill("SIGKILL");
       stop = true;
       await Promise.all(writers);
@@ -74,14 +92,16 @@ test("SIGKILL in the middle of a stream of writes loses no acknowledged write", 
       s.proc.kill("SIGTERM");
       await s.exited;
     }
-    assert.ok(present.size >= 20, `${present.size} acknowledged upserts survived`);
-    assert.ok(deleted.size >= 3, `${deleted.size} acknowledged deletes survived`);
+    // What the rounds were made to reach (10+20+30+40 upserts, 1+2+3+4 deletes) was checked above.
+    assert.ok(totalUpserts >= 100 && deleted.size >= 10, `${totalUpserts} upserts and ${deleted.size} deletes acknowledged`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test("concurrent writes share fsyncs (group commit), keep their order, and survive SIGKILL", { timeout: 120_000 }, async () => {
+// How writes share fsyncs (group commit) depends on how they interleave; test/unit/writer.test.ts
+// makes the groups on purpose. Here: what any interleaving must give.
+test("concurrent writes are each logged once, keep their order, and survive SIGKILL", { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "newsrec-group-"));
   // 60 requests at once: under the default maxInFlight (64), so none is refused.
   const ids = Array.from({ length: 30 }, (_, i) => `G${i}`);
@@ -95,7 +115,6 @@ test("concurrent writes share fsyncs (group commit), keep their order, and survi
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
     assert.equal(value("newsrec_wal_commit_records_sum"), 60, "30 upserts and 30 effective deletes were logged");
-    assert.ok(value("newsrec_wal_commit_records_count") < 60, `${value("newsrec_wal_commit_records_count")} fsyncs for 60 writes`);
   } finally {
     s.proc.kill("SIGKILL");
     await s.exited;
