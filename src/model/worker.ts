@@ -50,7 +50,8 @@ async function start(): Promise<void> {
   try {
     news = await openSession(init.newsModel, init.newsFile, opts);
     user = init.userModel === init.newsModel ? news : await openSession(init.userModel, init.userFile, opts);
-    topk = init.topkModel ? await openSession(init.topkModel, "topk.onnx", opts) : null;
+    // On the provider the encoders got: one fallback line, not another, and scoring on the same device.
+    topk = init.topkModel ? await openSession(init.topkModel, "topk.onnx", { ...opts, providers: [news.provider] }) : null;
     if (topk && topk.session.inputNames.join() !== TOPK_IO.inputs.join()) throw new Error(`topk.onnx has inputs ${topk.session.inputNames.join(", ")}, not ${TOPK_IO.inputs.join(", ")}`);
   } catch (err) {
     parentPort!.postMessage({ ready: false, error: (err as Error).message } satisfies WorkerHello);

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TOPK_MODEL } from "../../src/model/scoring.ts";
+import { readTopKModel, TOPK_MODEL } from "../../src/model/scoring.ts";
 import { PYTHON, ROOT } from "../helpers.ts";
 
 const hasOnnx = spawnSync(PYTHON, ["-c", "import onnx"]).status === 0;
@@ -25,4 +25,12 @@ test("the README records the shipped graph's sha256", async () => {
   const { createHash } = await import("node:crypto");
   const sha = createHash("sha256").update(readFileSync(TOPK_MODEL)).digest("hex");
   assert.match(readFileSync(join(ROOT, "models/scoring/README.md"), "utf8"), new RegExp(sha));
+});
+
+test("without the graph file the server runs on, saying that exact ONNX scoring and recall monitoring are off", () => {
+  const lines: string[] = [];
+  assert.equal(readTopKModel((l) => lines.push(l), "/nonexistent/topk.onnx"), null);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /recall monitoring are off/);
+  assert.ok(readTopKModel(() => assert.fail("no log for a present file"))!.byteLength > 0);
 });
