@@ -129,4 +129,3 @@ export function describeKey(k: Key): string {
   return (ConfigSchema.properties[k] as { description?: string }).description ?? k;
 }
 
-export { envName };

@@ -5,7 +5,7 @@
  */
 
 /** Requests holding an admission slot now (newsrec_in_flight_requests), by transport. */
-export async function inFlight(url: string, transport: "http" | "grpc" = "http"): Promise<number> {
+async function inFlight(url: string, transport: "http" | "grpc" = "http"): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const m = new RegExp(`^newsrec_in_flight_requests\\{transport="${transport}"\\} (\\S+)$`, "m").exec(text);
   if (!m) throw new Error("newsrec_in_flight_requests is missing from /metrics");

@@ -14,8 +14,8 @@ import { fsyncPath, fsyncPathSync, replaceAtomically, replaceAtomicallySync } fr
 import { checkSnapshot, writeSnapshotFiles, type SnapshotInfo, type SnapshotManifest } from "./snapshot.ts";
 import type { Catalog } from "./store.ts";
 
-export const POINTER = "CURRENT";
-export const SNAPSHOTS = "snapshots";
+const POINTER = "CURRENT";
+const SNAPSHOTS = "snapshots";
 const LEGACY = "snapshot";
 const TEMP = /\.tmp-/;
 

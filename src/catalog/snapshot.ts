@@ -12,7 +12,7 @@ import { Catalog, type CatalogOptions, type NewsMeta } from "./store.ts";
 import { HnswIndex } from "../index/hnsw.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
 
-export const SNAPSHOT_FORMAT = 1;
+const SNAPSHOT_FORMAT = 1;
 
 export interface SnapshotManifest {
   format: number;
@@ -146,7 +146,7 @@ export function checkSnapshot(dir: string): SnapshotManifest {
   return m;
 }
 
-export function readSnapshotManifest(dir: string): SnapshotManifest {
+function readSnapshotManifest(dir: string): SnapshotManifest {
   let m: SnapshotManifest;
   try {
     m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));

@@ -18,7 +18,7 @@ export type WalRecord =
   | { seq: number; op: "upsert"; items: { meta: NewsMeta; vector: string }[] }
   | { seq: number; op: "delete"; id: string };
 
-export const HEADER = 16;
+const HEADER = 16;
 const MAGIC = Buffer.from([0xff, 0x57, 0x41, 0x4c]);
 const MAGIC_U32 = MAGIC.readUInt32LE(0);
 const LEGACY_HEADER = 8;
@@ -35,7 +35,7 @@ export function decodeVector(s: string): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-export function encodeRecord(r: WalRecord): Buffer {
+function encodeRecord(r: WalRecord): Buffer {
   const payload = Buffer.from(JSON.stringify(r), "utf8");
   const frame = Buffer.allocUnsafe(HEADER + payload.length);
   MAGIC.copy(frame, 0);
@@ -46,7 +46,7 @@ export function encodeRecord(r: WalRecord): Buffer {
   return frame;
 }
 
-export interface ScannedRecord {
+interface ScannedRecord {
   record: WalRecord;
   offset: number;
   end: number;

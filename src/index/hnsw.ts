@@ -7,7 +7,7 @@
  * On clustered news vectors this graph finds the true top-k far more often than hnswlib's
  * "ip" space at the same efSearch. phi must bound the item norms: it comes from the
  * bundle's measured norms with headroom; an item above it is still indexed (extra
- * coordinate 0) and counted. The catalog rescores every hit exactly.
+ * coordinate 0). The catalog rescores every hit exactly.
  *
  * hnswlib is synchronous and single-threaded, so every call runs to completion on the main
  * thread: searches and writes cannot interleave. Capacity doubles as items arrive;
@@ -24,8 +24,6 @@ export interface HnswParams {
 export class HnswIndex {
   private index: HnswLib.HierarchicalNSW;
   private deleted = new Set<number>();
-  /** Items whose norm exceeded phi when indexed. */
-  overPhi = 0;
 
   constructor(
     readonly dim: number,
@@ -72,9 +70,7 @@ export class HnswIndex {
       out[i] = v[i]!;
       n2 += v[i]! * v[i]!;
     }
-    const rest = this.phi * this.phi - n2;
-    if (rest < 0) this.overPhi++;
-    out[this.dim] = Math.sqrt(Math.max(0, rest));
+    out[this.dim] = Math.sqrt(Math.max(0, this.phi * this.phi - n2));
     return out;
   }
 

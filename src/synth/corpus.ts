@@ -129,7 +129,7 @@ function formatTime(d: Date): string {
   return `${d.getUTCMonth() + 1}/${d.getUTCDate()}/${d.getUTCFullYear()} ${h % 12 || 12}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} ${h < 12 ? "AM" : "PM"}`;
 }
 
-export function newsRow(n: SynthNews): string {
+function newsRow(n: SynthNews): string {
   return [n.id, n.category, n.subcategory, n.title, n.abstract, "", "[]", "[]"].join("\t") + "\n";
 }
 

@@ -8,7 +8,7 @@ import type { WalRecord, WriteAheadLog } from "../../src/catalog/wal.ts";
 import type { Encoders, UserInput, UserVector } from "../../src/model/encoders.ts";
 
 /** Every catalog of up to 10,000 items is scored exactly, so results do not depend on the graph. */
-export const EXACT: CatalogOptions = { m: 8, efConstruction: 32, efSearch: 16, exactMaxItems: 10_000, maxAgeHours: 0, phi: 100 };
+const EXACT: CatalogOptions = { m: 8, efConstruction: 32, efSearch: 16, exactMaxItems: 10_000, maxAgeHours: 0, phi: 100 };
 
 export function catalogOf(dim: number, items: [NewsMeta, number[]][]): Catalog {
   const c = new Catalog(dim, "fp-test", EXACT, 16);
