@@ -91,6 +91,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   rank.onRetrieved = (query, k, filter, items) => recall.observe(query, k, filter, items);
   metrics.retrievalRecall = () => recall.recall;
   metrics.recallTarget.set(config.recallTarget);
+  await recall.warm(config.workers);
   if (durable) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;
   const admission = new Admission(config.maxInFlight, (transport, n) => metrics.inFlight.set({ transport }, n));
   // Deadlines end every rank within requestTimeoutMs; a full server that frees no slot for

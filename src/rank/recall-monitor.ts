@@ -111,6 +111,20 @@ export class RecallMonitor {
       });
   }
 
+  /**
+   * Fills the matrix mirror of `workers` encoder workers before traffic: a worker's first run
+   * copies every row (25 ms per 100,000 items), which should not wait in front of encodings.
+   * Concurrent runs go to distinct workers (the pool picks the least busy). A worker started
+   * later (a replacement) fills its mirror on its first sample.
+   */
+  async warm(workers: number): Promise<void> {
+    if (!this.run || this.o.sampleRate <= 0 || this.catalog.size === 0) return;
+    const zero = new Float32Array(this.catalog.dim);
+    await Promise.all(Array.from({ length: workers }, () => onnxExactTopK(this.catalog, this.run!, [zero], 1))).catch((err: Error) =>
+      this.o.log?.(`recall monitor warm-up failed (its first samples fill the workers' mirrors instead): ${err.message}`),
+    );
+  }
+
   /** Resolves when no sample is computing (tests, shutdown). */
   idle(): Promise<void> {
     return this.inFlight === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));

@@ -141,3 +141,16 @@ test("a monitor without an exact scorer (no graph shipped) samples nothing", () 
   assert.deepEqual(f.results, []);
   assert.equal(mon.recall, null);
 });
+
+test("warm() runs the scorer once per worker before traffic, and not at all with sampling off", async () => {
+  const f = fixture();
+  const off = new RecallMonitor(f.c, f.run, { sampleRate: 0, window: 10, maxInFlight: 1, exactMaxItems: 0 });
+  await off.warm(3);
+  assert.equal(f.runs(), 0);
+  const on = new RecallMonitor(f.c, f.run, { sampleRate: 0.01, window: 10, maxInFlight: 1, exactMaxItems: 0 });
+  const warming = on.warm(3);
+  assert.equal(f.runs(), 3);
+  for (const h of f.held.splice(0)) h();
+  await warming;
+  assert.equal(on.recall, null, "a warm-up is not a sample");
+});
