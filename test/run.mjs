@@ -12,19 +12,36 @@ import { fileURLToPath } from "node:url";
 
 // A file belongs to the first group one of whose prefixes starts its path; the rest is integration.
 // unit: no server, no encoder worker, no ONNX session, no socket; well under a second a file.
-// model: real ONNX models (the shipped bundle run through the encoders) and the Python toolchain.
+// model: real ONNX models (the shipped bundle run through the encoders) and the Python toolchain
+// (the trainer's readers and exporter).
 // integration: real servers and processes on port 0, real disks.
+// A pure test written beside the integration tests of its stage is named here.
 const GROUPS = {
-  unit: ["test/unit/", "test/index/catalog.test.ts", "test/index/freshness.test.ts", "test/catalog/wal-framing.test.ts"],
-  model: ["test/model/", "test/toolchain/", "test/index/recall.test.ts", "test/index/filter.test.ts"],
+  unit: [
+    "test/unit/",
+    "test/api/proto-schema.test.ts",
+    "test/catalog/wal-framing.test.ts",
+    "test/index/catalog.test.ts",
+    "test/index/freshness.test.ts",
+    "test/index/shared-matrix.test.ts",
+  ],
+  model: [
+    "test/model/",
+    "test/toolchain/",
+    "test/catalog/mind-rules.test.ts",
+    "test/index/filter.test.ts",
+    "test/index/onnx-exact.test.ts",
+    "test/index/recall.test.ts",
+  ],
   integration: [""],
 };
 const groupOf = (file) => Object.keys(GROUPS).find((g) => GROUPS[g].some((p) => file.startsWith(p)));
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
-const groups = args.filter((a) => a in GROUPS);
-const only = args.filter((a) => !(a in GROUPS));
+const isGroup = (a) => Object.hasOwn(GROUPS, a);
+const groups = args.filter(isGroup);
+const only = args.filter((a) => !isGroup(a));
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir).sort()) {
