@@ -20,7 +20,8 @@ let missSeq = 0;
 
 const hitBody = () => JSON.stringify(warmUsers[Math.floor(rand() * USERS)]);
 const missBody = () => JSON.stringify({ userId: `cold${missSeq++}`, history: history(50) });
-const rerankBody = () => JSON.stringify({ ...warmUsers[Math.floor(rand() * USERS)], candidates: history(100) });
+// k 10: the top of the impression, as before rerank without k came to return every candidate.
+const rerankBody = () => JSON.stringify({ ...warmUsers[Math.floor(rand() * USERS)], candidates: history(100), k: 10 });
 
 function requests(body: () => string) {
   return [{ method: "POST" as const, path: "/rank", headers: { "content-type": "application/json" }, setupRequest: (req: any) => ({ ...req, body: body() }) }];

@@ -137,6 +137,9 @@ test("both images run the command the tests run, as a non-root user, with a heal
     assert.match(text, /^HEALTHCHECK /m, f);
     assert.match(text, /npm ci --omit=dev/, f);
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \.\/\S*$/gm)) for (const src of m[1]!.split(" ")) assert.ok(existsSync(join(ROOT, src)), `${f}: ${src}`);
+    // What the server reads at run time besides the bundle: the manifest schema every bundle is
+    // checked against, and the exact-scoring graph.
+    for (const asset of ["models/manifest.schema.json", "models/scoring"]) assert.match(text, new RegExp(`^COPY ${asset} \\./${asset}$`, "m"), `${f} copies ${asset}`);
   }
   assert.match(readFileSync(join(ROOT, "deploy/Dockerfile.cuda"), "utf8"), /ONNXRUNTIME_NODE_INSTALL=cuda12/);
 });
