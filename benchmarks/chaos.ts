@@ -31,7 +31,18 @@ mkdirSync(dataDir);
 const tmpfs = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", dataDir]).status === 0;
 if (!tmpfs) console.error("chaos: cannot mount a tmpfs here; the full-disk fault is skipped");
 
-const config = { host: "127.0.0.1", port: 0, grpcPort: 0, dataDir, demoNews: NEWS, compactIntervalSeconds: 20, logLevel: "warn", bodyTimeoutMs: 2000, headersTimeoutMs: 2000, maxWaitMs: 2 };
+const config = {
+  host: "127.0.0.1",
+  port: 0,
+  grpcPort: 0,
+  dataDir,
+  demoNews: NEWS,
+  compactIntervalSeconds: 20,
+  logLevel: "warn",
+  bodyTimeoutMs: 2000,
+  headersTimeoutMs: 2000,
+  maxWaitMs: 2,
+};
 let url = "";
 let server: Child = await start();
 
@@ -68,7 +79,11 @@ let running = true;
 
 async function request(method: string, path: string, body?: unknown): Promise<number> {
   try {
-    const r = await fetch(`${url}${path}`, { method, ...(body === undefined ? {} : { headers: json, body: JSON.stringify(body) }), signal: AbortSignal.timeout(10_000) });
+    const r = await fetch(`${url}${path}`, {
+      method,
+      ...(body === undefined ? {} : { headers: json, body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
     const text = await r.text();
     const code = r.status === 200 ? "" : ` ${(JSON.parse(text) as { error?: { code?: string } }).error?.code ?? "?"}`;
     count(`${method} ${path.startsWith("/news/") ? "/news/:id" : path} ${r.status}${code}`);
@@ -94,7 +109,8 @@ async function client(c: number): Promise<void> {
   let n = 0;
   while (running) {
     const x = rand();
-    if (x < 0.55) await request("POST", "/rank", { userId: `hot${c}-${Math.floor(rand() * 25)}`, history: warmHistories[Math.floor(rand() * warmHistories.length)] });
+    if (x < 0.55)
+      await request("POST", "/rank", { userId: `hot${c}-${Math.floor(rand() * 25)}`, history: warmHistories[Math.floor(rand() * warmHistories.length)] });
     else if (x < 0.75) await request("POST", "/rank", { userId: `cold-${Math.floor(rand() * 1e12)}`, history: Array.from({ length: 30 }, demoId) });
     else if (x < 0.9) {
       const id = `C${c}-${n++ % 400}`;
@@ -129,7 +145,9 @@ const faults: Record<string, () => Promise<void>> = {
         const s = await socket().catch(() => null);
         if (!s) return;
         s.on("error", () => {});
-        s.write(`POST /rank HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`.slice(0, i % 2 ? undefined : 60));
+        s.write(
+          `POST /rank HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`.slice(0, i % 2 ? undefined : 60),
+        );
         s.destroy();
       }),
     );

@@ -19,7 +19,17 @@ const rand = prng(5);
 const catalog = new Catalog(DIM, "f".repeat(64), catalogOptions({ hnswM: 16, efConstruction: 40, efSearch: 100, exactMaxItems: 0, maxAgeHours: 0 }, 20));
 for (let i = 0; i < NEWS; i++) {
   const v = Float32Array.from({ length: DIM }, () => rand() - 0.5);
-  catalog.upsert({ id: `N${i}`, title: `Headline number ${i} about the week's events`, abstract: "An abstract of moderate length describing the story in a sentence or two.", category: "news", subcategory: "newsus", publishedAt: new Date().toISOString() }, v);
+  catalog.upsert(
+    {
+      id: `N${i}`,
+      title: `Headline number ${i} about the week's events`,
+      abstract: "An abstract of moderate length describing the story in a sentence or two.",
+      category: "news",
+      subcategory: "newsus",
+      publishedAt: new Date().toISOString(),
+    },
+    v,
+  );
 }
 const dir = mkdtempSync(join(tmpdir(), "newsrec-stall-"));
 const rows: string[] = [];

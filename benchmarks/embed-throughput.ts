@@ -31,7 +31,11 @@ try {
   const { items } = await readNewsFile(newsFile);
   const rows = items.map((n) => tok.news(n));
   const spec = bundle.manifest.encoders.news;
-  const { session } = await openSession(bundle.newsEncoderBytes, bundle.manifest.encoders.news.file, { providers: ["cpu"], intraOpThreads: THREADS, log: () => {} });
+  const { session } = await openSession(bundle.newsEncoderBytes, bundle.manifest.encoders.news.file, {
+    providers: ["cpu"],
+    intraOpThreads: THREADS,
+    log: () => {},
+  });
   const feeds: Record<string, Feed>[] = [];
   for (let i = 0; i < rows.length; i += BATCH) {
     const b = rows.slice(i, i + BATCH);
@@ -39,7 +43,10 @@ try {
     const ids = new BigInt64Array(b.length * len);
     const mask = new BigInt64Array(b.length * len);
     b.forEach((r, k) => r.forEach((t, j) => ((ids[k * len + j] = BigInt(t)), (mask[k * len + j] = 1n))));
-    feeds.push({ [spec.inputs.ids]: { kind: "int64", data: ids, dims: [b.length, len] }, [spec.inputs.mask]: { kind: "int64", data: mask, dims: [b.length, len] } });
+    feeds.push({
+      [spec.inputs.ids]: { kind: "int64", data: ids, dims: [b.length, len] },
+      [spec.inputs.mask]: { kind: "int64", data: mask, dims: [b.length, len] },
+    });
   }
   let t0 = performance.now();
   for (const f of feeds) await runSession(session, f, [spec.outputs.vector]);
@@ -47,7 +54,11 @@ try {
 
   // The whole pipeline, as a user runs it.
   t0 = performance.now();
-  const out = execFileSync(process.execPath, [cli, "embed", "--news", newsFile, "--out", join(dir, "snap"), "--batch", String(BATCH), "--workers", String(WORKERS), "--threads", String(THREADS)], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const out = execFileSync(
+    process.execPath,
+    [cli, "embed", "--news", newsFile, "--out", join(dir, "snap"), "--batch", String(BATCH), "--workers", String(WORKERS), "--threads", String(THREADS)],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+  );
   const wallS = (performance.now() - t0) / 1000;
   const r = JSON.parse(out.trim().split("\n").pop()!);
   const snap = JSON.parse(execFileSync("cat", [join(dir, "snap/manifest.json")], { encoding: "utf8" }));

@@ -21,7 +21,15 @@ const K = env("BENCH_K", 10);
 const cfg = buildConfig(fromEnv(process.env));
 const bundle = loadBundle(cfg.model);
 const dim = bundle.manifest.dimension;
-const enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: cfg.intraOpThreads, providers: cfg.providers, maxBatch: 64, maxWaitMs: 1, maxQueue: 10_000, log: () => {} });
+const enc = await Encoders.open(bundle, {
+  workers: 1,
+  intraOpThreads: cfg.intraOpThreads,
+  providers: cfg.providers,
+  maxBatch: 64,
+  maxWaitMs: 1,
+  maxQueue: 10_000,
+  log: () => {},
+});
 const run = (q: Float32Array, b: number, k: number, m: Catalog["matrix"]) => enc.scoreTopK(q, b, k, m);
 
 const rand = prng(11);
@@ -41,15 +49,21 @@ async function time(iterations: number, f: () => unknown): Promise<number[]> {
 }
 
 const lines: string[] = [];
-lines.push(`### Exact top-${K}: JavaScript loop vs ONNX MatMul + TopK in a worker (dim ${dim}, ${cfg.providers[0]}, ${cfg.intraOpThreads} ONNX thread(s), ${new Date().toISOString().slice(0, 10)})`, "");
-lines.push("| items | batch | JS p50 ms | JS mean ms | ONNX p50 ms | ONNX mean ms | ONNX after a write p50 ms | speed-up (p50) |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+lines.push(
+  `### Exact top-${K}: JavaScript loop vs ONNX MatMul + TopK in a worker (dim ${dim}, ${cfg.providers[0]}, ${cfg.intraOpThreads} ONNX thread(s), ${new Date().toISOString().slice(0, 10)})`,
+  "",
+);
+lines.push(
+  "| items | batch | JS p50 ms | JS mean ms | ONNX p50 ms | ONNX mean ms | ONNX after a write p50 ms | speed-up (p50) |",
+  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+);
 const firstSync: string[] = [];
 for (const n of SIZES) {
   const catalog = new Catalog(dim, bundle.manifest.fingerprint, catalogOptions({ ...cfg, exactMaxItems: 0 }, indexPhi(bundle.manifest)), n);
   // Not indexed: neither scorer reads the graph.
   for (let i = 0; i < n; i++) catalog.upsert({ id: `n${i}`, title: "t" }, vector(), false);
   const queries = Array.from({ length: 32 }, vector);
-  let t0 = performance.now();
+  const t0 = performance.now();
   await onnxExactTopK(catalog, run, [queries[0]!], K);
   firstSync.push(`${n} items: ${(performance.now() - t0).toFixed(1)} ms`);
   for (const batch of [1, 32]) {
@@ -62,7 +76,9 @@ for (const n of SIZES) {
       catalog.upsert({ id: `n${w++ % n}`, title: "t" }, vector(), false);
       return onnxExactTopK(catalog, run, qs, K);
     });
-    lines.push(`| ${n} | ${batch} | ${pct(js, 0.5).toFixed(2)} | ${mean(js).toFixed(2)} | ${pct(onnx, 0.5).toFixed(2)} | ${mean(onnx).toFixed(2)} | ${pct(written, 0.5).toFixed(2)} | ${(pct(js, 0.5) / pct(onnx, 0.5)).toFixed(1)}x |`);
+    lines.push(
+      `| ${n} | ${batch} | ${pct(js, 0.5).toFixed(2)} | ${mean(js).toFixed(2)} | ${pct(onnx, 0.5).toFixed(2)} | ${mean(onnx).toFixed(2)} | ${pct(written, 0.5).toFixed(2)} | ${(pct(js, 0.5) / pct(onnx, 0.5)).toFixed(1)}x |`,
+    );
   }
 }
 await enc.close();

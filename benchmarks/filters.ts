@@ -78,8 +78,16 @@ const scenarios: { name: string; f: SearchFilter; now: number }[] = [
   { name: "old catalog (every item past maxAgeHours)", f: {}, now: nowOld },
   { name: "maxAgeHours window over the newest 1%", f: {}, now: nowOnePct },
   { name: "request maxAge over the newest 1%", f: { publishedAfter: newest - 0.01 * span }, now: nowAll },
-  { name: `smallest category (${cats[0]![0]}, ${((100 * cats[0]![1]) / NEWS).toFixed(1)}%) within 168 h`, f: { categories: new Set([cats[0]![0]]) }, now: nowHalf },
-  { name: `largest category (${cats.at(-1)![0]}, ${((100 * cats.at(-1)![1]) / NEWS).toFixed(1)}%) within 168 h`, f: { categories: new Set([cats.at(-1)![0]]) }, now: nowHalf },
+  {
+    name: `smallest category (${cats[0]![0]}, ${((100 * cats[0]![1]) / NEWS).toFixed(1)}%) within 168 h`,
+    f: { categories: new Set([cats[0]![0]]) },
+    now: nowHalf,
+  },
+  {
+    name: `largest category (${cats.at(-1)![0]}, ${((100 * cats.at(-1)![1]) / NEWS).toFixed(1)}%) within 168 h`,
+    f: { categories: new Set([cats.at(-1)![0]]) },
+    now: nowHalf,
+  },
   { name: `5 of ${cats.length} categories, all ages`, f: { categories: new Set(cats.slice(0, 5).map((c) => c[0])) }, now: nowAll },
   { name: `10 of ${cats.length} categories, all ages`, f: { categories: new Set(cats.slice(0, 10).map((c) => c[0])) }, now: nowAll },
   { name: "maxAgeHours window over half the catalog", f: {}, now: nowHalf },
@@ -87,7 +95,12 @@ const scenarios: { name: string; f: SearchFilter; now: number }[] = [
 ];
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
-const lines = [`### Filtered retrieval (${NEWS} news, dim ${dim}, M ${cfg.hnswM}, efSearch ${cfg.efSearch}, maxAgeHours 168, k ${K}, ${QUERIES} user queries)`, "", `Catalog build: ${buildS.toFixed(1)} s.`, ""];
+const lines = [
+  `### Filtered retrieval (${NEWS} news, dim ${dim}, M ${cfg.hnswM}, efSearch ${cfg.efSearch}, maxAgeHours 168, k ${K}, ${QUERIES} user queries)`,
+  "",
+  `Catalog build: ${buildS.toFixed(1)} s.`,
+  "",
+];
 lines.push("| filter | matching | p50 ms | p99 ms | max ms | recall@k | short answers |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const s of scenarios) {
   const times: number[] = [];
@@ -105,7 +118,9 @@ for (const s of scenarios) {
     want += exact.length;
     if (got.length < exact.length) short++;
   }
-  lines.push(`| ${s.name} | ${matching} | ${pct(times, 0.5).toFixed(3)} | ${pct(times, 0.99).toFixed(3)} | ${Math.max(...times).toFixed(3)} | ${want ? (hits / want).toFixed(4) : "-"} | ${short} |`);
+  lines.push(
+    `| ${s.name} | ${matching} | ${pct(times, 0.5).toFixed(3)} | ${pct(times, 0.99).toFixed(3)} | ${Math.max(...times).toFixed(3)} | ${want ? (hits / want).toFixed(4) : "-"} | ${short} |`,
+  );
 }
 // Cold start after a write: the freshest-first list.
 const cold: number[] = [];
@@ -115,5 +130,7 @@ for (let i = 0; i < 20; i++) {
   catalog.freshestSlots({}, K, nowHalf);
   cold.push(performance.now() - t);
 }
-lines.push(`| cold start (freshest first) after a write | - | ${pct(cold, 0.5).toFixed(3)} | ${pct(cold, 0.99).toFixed(3)} | ${Math.max(...cold).toFixed(3)} | - | - |`);
+lines.push(
+  `| cold start (freshest first) after a write | - | ${pct(cold, 0.5).toFixed(3)} | ${pct(cold, 0.99).toFixed(3)} | ${Math.max(...cold).toFixed(3)} | - | - |`,
+);
 console.log(lines.join("\n"));

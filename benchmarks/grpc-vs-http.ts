@@ -14,7 +14,11 @@ const NEWS = env("BENCH_NEWS", 100_000);
 const SECONDS = env("BENCH_SECONDS", 10);
 const CONC = env("BENCH_CONCURRENCY", 16);
 const rand = prng(3);
-const users = Array.from({ length: 300 }, (_, i) => ({ userId: `g${i}`, history: Array.from({ length: 50 }, () => `N${1 + Math.floor(rand() * NEWS)}`), k: 10 }));
+const users = Array.from({ length: 300 }, (_, i) => ({
+  userId: `g${i}`,
+  history: Array.from({ length: 50 }, () => `N${1 + Math.floor(rand() * NEWS)}`),
+  k: 10,
+}));
 
 const server = await startChild(["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--log-level", "warn"]);
 const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, { keepCase: false })) as any;

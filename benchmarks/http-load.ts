@@ -67,7 +67,11 @@ const nobatch = await startRank(["--max-batch", "1"]);
 results.missNoBatch = await run(nobatch.url, missBody);
 await nobatch.stop();
 
-out.push(`### HTTP /rank load (${NEWS} news, ${CONNECTIONS} connections, ${env("BENCH_SECONDS", 10)} s each, ${new Date().toISOString().slice(0, 10)})`, "", TABLE_HEAD);
+out.push(
+  `### HTTP /rank load (${NEWS} news, ${CONNECTIONS} connections, ${env("BENCH_SECONDS", 10)} s each, ${new Date().toISOString().slice(0, 10)})`,
+  "",
+  TABLE_HEAD,
+);
 out.push(row(`bare fastify route, ${sample.length}-byte constant body`, results.bare!));
 out.push(row("cache-hit retrieve (k=10)", results.hit!, results.bare));
 out.push(row("cache-miss retrieve (history 50)", results.miss!, results.bare));
@@ -77,6 +81,10 @@ out.push(row(`20% misses at half saturation: hits (${Math.round(half * 0.8)}/s o
 out.push(row(`20% misses at half saturation: misses (${Math.round(half * 0.2)}/s offered)`, hMiss, results.bare));
 out.push(row("cache-miss retrieve, micro-batching off (max batch 1)", results.missNoBatch!, results.bare));
 out.push("");
-out.push(`Event-loop lag p99 at half saturation, as prom-client reports it (newsrec_nodejs_eventloop_lag_p99_seconds; its 10 ms sampling interval is included, an idle server reads about 10.4 ms): ${loopP99.toFixed(2)} ms.`);
-out.push(`Micro-batching: cache-miss throughput ${(results.miss!.rps / results.missNoBatch!.rps).toFixed(2)}x that of batch size 1 (p99 ${results.miss!.p99.toFixed(1)} ms vs ${results.missNoBatch!.p99.toFixed(1)} ms).`);
+out.push(
+  `Event-loop lag p99 at half saturation, as prom-client reports it (newsrec_nodejs_eventloop_lag_p99_seconds; its 10 ms sampling interval is included, an idle server reads about 10.4 ms): ${loopP99.toFixed(2)} ms.`,
+);
+out.push(
+  `Micro-batching: cache-miss throughput ${(results.miss!.rps / results.missNoBatch!.rps).toFixed(2)}x that of batch size 1 (p99 ${results.miss!.p99.toFixed(1)} ms vs ${results.missNoBatch!.p99.toFixed(1)} ms).`,
+);
 console.log(out.join("\n"));

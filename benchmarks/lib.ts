@@ -20,7 +20,11 @@ export function startChild(args: string[], opts: { script?: string; env?: Record
   const script = opts.script ?? `${ROOT}/bin/newsrec.mjs`;
   // BENCH_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, ...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [...nodeArgs, ...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let log = "";
   return new Promise((resolve, reject) => {
     const onData = (b: Buffer) => {
@@ -93,7 +97,13 @@ export function rssMiB(pid: number): number {
 }
 
 /** The q-quantile (seconds) of a Prometheus histogram between two scrapes, by linear interpolation in the bucket. */
-export async function histogramQuantile(url: string, name: string, labels: string, q: number, before?: Map<number, number>): Promise<{ q: number; buckets: Map<number, number> }> {
+export async function histogramQuantile(
+  url: string,
+  name: string,
+  labels: string,
+  q: number,
+  before?: Map<number, number>,
+): Promise<{ q: number; buckets: Map<number, number> }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const buckets = new Map<number, number>();
   for (const line of text.split("\n")) {

@@ -12,7 +12,9 @@ const id = () => `N${1 + Math.floor(rand() * NEWS)}`;
 const warm = Array.from({ length: 300 }, (_, i) => JSON.stringify({ userId: `w${i}`, history: Array.from({ length: 30 }, id) }));
 let n = 0;
 const body = () => (rand() < 0.2 ? JSON.stringify({ userId: `c${n++}`, history: Array.from({ length: 50 }, id) }) : warm[Math.floor(rand() * warm.length)]!);
-const requests = [{ method: "POST" as const, path: "/rank", headers: { "content-type": "application/json" }, setupRequest: (r: any) => ({ ...r, body: body() }) }];
+const requests = [
+  { method: "POST" as const, path: "/rank", headers: { "content-type": "application/json" }, setupRequest: (r: any) => ({ ...r, body: body() }) },
+];
 
 const server = await startChild(["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--log-level", "warn"]);
 const pid = server.proc.pid!;

@@ -34,9 +34,18 @@ await enc.close();
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const efs = (process.env.BENCH_EF ?? `64,${cfg.efSearch},1000`).split(",").map(Number);
 const lines: string[] = [];
-lines.push(`### Retrieval: HNSW vs exact (${NEWS} news, dim ${bundle.manifest.dimension}, M ${cfg.hnswM}, efConstruction ${cfg.efConstruction}, ${QUERIES} user queries; server default efSearch ${cfg.efSearch})`, "");
-lines.push(`Catalog build (embed + index): ${buildS.toFixed(1)} s. "score ratio" is the sum of the top-k dot products HNSW found over the exact top-k sum.`, "");
-lines.push("| k | efSearch | recall@k | score ratio | HNSW p50 ms | HNSW p99 ms | exact p50 ms | exact p99 ms |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+lines.push(
+  `### Retrieval: HNSW vs exact (${NEWS} news, dim ${bundle.manifest.dimension}, M ${cfg.hnswM}, efConstruction ${cfg.efConstruction}, ${QUERIES} user queries; server default efSearch ${cfg.efSearch})`,
+  "",
+);
+lines.push(
+  `Catalog build (embed + index): ${buildS.toFixed(1)} s. "score ratio" is the sum of the top-k dot products HNSW found over the exact top-k sum.`,
+  "",
+);
+lines.push(
+  "| k | efSearch | recall@k | score ratio | HNSW p50 ms | HNSW p99 ms | exact p50 ms | exact p99 ms |",
+  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+);
 const exactCache = new Map<number, { res: { slot: number; score: number }[][]; times: number[] }>();
 for (const k of [10, 100]) {
   const res: { slot: number; score: number }[][] = [];
@@ -65,7 +74,9 @@ for (const k of [10, 100]) {
       got += approx.reduce((a, r) => a + r.score, 0);
       best += exact.res[i]!.reduce((a, r) => a + r.score, 0);
     });
-    lines.push(`| ${k} | ${ef} | ${(hits / (k * QUERIES)).toFixed(4)} | ${(got / best).toFixed(4)} | ${pct(th, 0.5).toFixed(3)} | ${pct(th, 0.99).toFixed(3)} | ${pct(exact.times, 0.5).toFixed(2)} | ${pct(exact.times, 0.99).toFixed(2)} |`);
+    lines.push(
+      `| ${k} | ${ef} | ${(hits / (k * QUERIES)).toFixed(4)} | ${(got / best).toFixed(4)} | ${pct(th, 0.5).toFixed(3)} | ${pct(th, 0.99).toFixed(3)} | ${pct(exact.times, 0.5).toFixed(2)} | ${pct(exact.times, 0.99).toFixed(2)} |`,
+    );
   }
 }
 console.log(lines.join("\n"));

@@ -17,7 +17,7 @@ const CACHE = env("BENCH_CACHE", 20_000);
 // Zipf sampler by inverse CDF over precomputed cumulative weights.
 const cdf = new Float64Array(USERS);
 let acc = 0;
-for (let i = 0; i < USERS; i++) cdf[i] = acc += 1 / Math.pow(i + 1, S);
+for (let i = 0; i < USERS; i++) cdf[i] = acc += 1 / (i + 1) ** S;
 const rand = prng(11);
 function user(): number {
   const x = rand() * acc;

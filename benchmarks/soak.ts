@@ -29,13 +29,32 @@ const json = { "content-type": "application/json" };
 
 const hit = () => warm[Math.floor(rand() * warm.length)]!;
 const miss = () => JSON.stringify({ userId: `m${Math.floor(rand() * 1e12)}`, history: Array.from({ length: 50 }, id) });
-const upsertBody = (n: number) => JSON.stringify({ items: [{ id: `S${n}`, title: `Storm forecast and travel delays update ${n}`, category: "weather", publishedAt: new Date().toISOString() }] });
+const upsertBody = (n: number) =>
+  JSON.stringify({
+    items: [{ id: `S${n}`, title: `Storm forecast and travel delays update ${n}`, category: "weather", publishedAt: new Date().toISOString() }],
+  });
 const upsert = () => upsertBody(seq++);
 // LEAD items are upserted before the load starts; deletes then trail upserts by about LEAD.
 const victim = () => `/news/S${deleted++}`;
 
 const dir = mkdtempSync(join(tmpdir(), "newsrec-soak-"));
-const server = await startChild(["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--data-dir", dir, "--compact-interval-seconds", "60", "--cache-max-entries", String(CACHE), "--log-level", "warn"]);
+const server = await startChild([
+  "serve",
+  "--port",
+  "0",
+  "--grpc-port",
+  "0",
+  "--demo-news",
+  String(NEWS),
+  "--data-dir",
+  dir,
+  "--compact-interval-seconds",
+  "60",
+  "--cache-max-entries",
+  String(CACHE),
+  "--log-level",
+  "warn",
+]);
 const pid = server.proc.pid!;
 for (const w of warm) await fetch(`${server.url}/rank`, { method: "POST", headers: json, body: w });
 while (seq < LEAD) await fetch(`${server.url}/news`, { method: "PUT", headers: json, body: upsert() });
@@ -88,6 +107,9 @@ console.log(
     `Catalog at the end: ${items.catalogItems} items (${NEWS} demo + ${LEAD} before the load + ${results[2]!.requests} upserts − ${results[3]!.requests} deletes); user cache ${cached} entries.`,
     "",
     `Resident memory after the ${WARMUP} s warm-up: ${base.toFixed(0)} MiB; at the end ${end.toFixed(0)} MiB (${((100 * (end - base)) / base).toFixed(1)}% growth); highest ${max.toFixed(0)} MiB.`,
-    `Samples (s: MiB): ${samples.filter((_, i) => i % 12 === 0).map((s) => `${s.t.toFixed(0)}: ${s.rss.toFixed(0)}`).join(", ")}.`,
+    `Samples (s: MiB): ${samples
+      .filter((_, i) => i % 12 === 0)
+      .map((s) => `${s.t.toFixed(0)}: ${s.rss.toFixed(0)}`)
+      .join(", ")}.`,
   ].join("\n"),
 );

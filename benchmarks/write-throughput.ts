@@ -19,7 +19,11 @@ async function run(dataDir: string | null): Promise<{ r: LoadResult; perFsync: n
   const args = ["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--log-level", "warn"];
   if (dataDir) args.push("--data-dir", dataDir, "--compact-interval-seconds", "3600");
   const s = await startChild(args);
-  const r = await load({ url: s.url, connections: CONNECTIONS, requests: [{ method: "PUT", path: "/news", headers: { "content-type": "application/json" }, setupRequest: (q: any) => ({ ...q, body: body() }) }] });
+  const r = await load({
+    url: s.url,
+    connections: CONNECTIONS,
+    requests: [{ method: "PUT", path: "/news", headers: { "content-type": "application/json" }, setupRequest: (q: any) => ({ ...q, body: body() }) }],
+  });
   const perFsync = dataDir ? (await metric(s.url, "newsrec_wal_commit_records_sum")) / (await metric(s.url, "newsrec_wal_commit_records_count")) : NaN;
   await s.stop();
   return { r, perFsync };
@@ -29,7 +33,8 @@ const dir = mkdtempSync(join(tmpdir(), "newsrec-writes-"));
 const base = await run(null);
 const wal = await run(dir);
 rmSync(dir, { recursive: true, force: true });
-const line = (name: string, x: LoadResult) => `| ${name} | ${x.rps.toFixed(0)} | ${((100 * x.rps) / base.r.rps).toFixed(0)}% | ${x.p50} | ${x.p99} | ${x.errors + x.non2xx} |`;
+const line = (name: string, x: LoadResult) =>
+  `| ${name} | ${x.rps.toFixed(0)} | ${((100 * x.rps) / base.r.rps).toFixed(0)}% | ${x.p50} | ${x.p99} | ${x.errors + x.non2xx} |`;
 console.log(
   [
     `### Live writes: PUT /news, one item each (${NEWS}-news catalog, ${CONNECTIONS} connections, ${env("BENCH_SECONDS", 10)} s each, ${new Date().toISOString().slice(0, 10)})`,

@@ -17,7 +17,6 @@ import { Admission } from "./api/admission.ts";
 import { adminTokenOf, checkWriteAccess } from "./api/auth.ts";
 import { OK, report, type HealthReport } from "./api/health.ts";
 
-
 export interface App {
   config: Config;
   admission: Admission;
@@ -65,13 +64,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
 
   let restored: Restored;
   try {
-    restored = await restoreCatalog(
-      config,
-      encoders,
-      { fingerprint: m.fingerprint, dimension: m.dimension },
-      catalogOptions(config, indexPhi(m)),
-      log,
-    );
+    restored = await restoreCatalog(config, encoders, { fingerprint: m.fingerprint, dimension: m.dimension }, catalogOptions(config, indexPhi(m)), log);
   } catch (err) {
     await encoders.close();
     throw err;

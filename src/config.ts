@@ -20,15 +20,29 @@ export const ConfigSchema = Type.Object(
     snapshot: Type.Optional(Type.String({ description: "catalog snapshot folder to serve" })),
     dataDir: Type.Optional(Type.String({ description: "folder for the write-ahead log and compacted snapshots" })),
     demoNews: Int(0, 1_000_000, 5000, "without a snapshot: synthetic news embedded at start"),
-    providers: Type.Array(Type.Union([Type.Literal("cuda"), Type.Literal("cpu")]), { minItems: 1, default: ["cpu"], description: "execution providers, in order of preference" }),
+    providers: Type.Array(Type.Union([Type.Literal("cuda"), Type.Literal("cpu")]), {
+      minItems: 1,
+      default: ["cpu"],
+      description: "execution providers, in order of preference",
+    }),
     workers: Int(1, 64, 1, "encoder worker threads"),
     intraOpThreads: Int(1, 64, 1, "ONNX threads per worker"),
     maxBatch: Int(1, 4096, 32, "micro-batch: most items per encoder run"),
     maxWaitMs: Type.Number({ minimum: 0, maximum: 1000, default: 1, description: "micro-batch: longest wait for more items" }),
-    maxInFlight: Int(1, 1_000_000, 64, "HTTP and gRPC requests in progress at once; past it, new ones are refused at once (503 / RESOURCE_EXHAUSTED). About saturation throughput times the latency you accept"),
+    maxInFlight: Int(
+      1,
+      1_000_000,
+      64,
+      "HTTP and gRPC requests in progress at once; past it, new ones are refused at once (503 / RESOURCE_EXHAUSTED). About saturation throughput times the latency you accept",
+    ),
     requestTimeoutMs: Int(1, 600_000, 2000, "per-request deadline for a rank (HTTP, and gRPC calls whose client sets no earlier deadline)"),
     headersTimeoutMs: Int(100, 600_000, 10_000, "HTTP: longest time a client may take to send its request headers"),
-    bodyTimeoutMs: Int(100, 600_000, 30_000, "HTTP: longest time a client may take to send its whole request (headers and body); past it, 408 and the connection closes"),
+    bodyTimeoutMs: Int(
+      100,
+      600_000,
+      30_000,
+      "HTTP: longest time a client may take to send its whole request (headers and body); past it, 408 and the connection closes",
+    ),
     idleTimeoutMs: Int(100, 3_600_000, 60_000, "HTTP: a connection silent this long is closed"),
     keepAliveTimeoutMs: Int(100, 3_600_000, 72_000, "HTTP: how long an idle keep-alive connection stays open (above a load balancer's idle timeout)"),
     maxConnections: Int(1, 1_000_000, 4096, "HTTP connections open at once; past it, new connections are closed at once"),
@@ -42,20 +56,37 @@ export const ConfigSchema = Type.Object(
     efConstruction: Int(8, 4096, 200, "HNSW build beam"),
     efSearch: Int(8, 4096, 300, "HNSW search beam (recall against latency: see benchmarks/RESULTS.md)"),
     exactMaxItems: Int(0, 10_000_000, 2000, "catalogs up to this size are searched exactly"),
-    recallSampleRate: Type.Number({ minimum: 0, maximum: 1, default: 0.01, description: "fraction of HNSW retrieves recomputed exactly in the background to measure recall (0: off)" }),
+    recallSampleRate: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.01,
+      description: "fraction of HNSW retrieves recomputed exactly in the background to measure recall (0: off)",
+    }),
     recallWindow: Int(1, 100_000, 200, "recall samples in the moving average of newsrec_retrieval_recall"),
     recallMaxInFlight: Int(1, 64, 1, "recall samples computing at once; one drawn while they run is dropped"),
-    recallTarget: Type.Number({ minimum: 0, maximum: 1, default: 0.95, description: "recall@k below which newsrec_retrieval_recall alerts (exported as newsrec_retrieval_recall_target)" }),
+    recallTarget: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.95,
+      description: "recall@k below which newsrec_retrieval_recall alerts (exported as newsrec_retrieval_recall_target)",
+    }),
     maxAgeHours: Type.Number({ minimum: 0, default: 0, description: "items older than this leave retrieval (0: never)" }),
     maxHistory: Int(1, 100_000, 1000, "longest history a request may send"),
     maxCandidates: Int(1, 100_000, 1000, "most candidates a request may send"),
     bodyLimitBytes: Int(1024, 1 << 30, 1 << 20, "largest request body"),
     compactIntervalSeconds: Int(0, 86400, 300, "with a data dir: snapshot and empty the write-ahead log this often (0: only at shutdown)"),
     shutdownGraceSeconds: Int(0, 3600, 20, "on SIGTERM: longest wait for in-flight requests before exiting"),
-    adminToken: Type.Optional(Type.String({ minLength: 1, description: "bearer token required for writes (prefer adminTokenFile or NEWSREC_ADMIN_TOKEN: a flag shows in ps)" })),
+    adminToken: Type.Optional(
+      Type.String({ minLength: 1, description: "bearer token required for writes (prefer adminTokenFile or NEWSREC_ADMIN_TOKEN: a flag shows in ps)" }),
+    ),
     adminTokenFile: Type.Optional(Type.String({ minLength: 1, description: "file holding the bearer token required for writes (a mounted secret)" })),
-    allowAnonymousWrites: Type.Boolean({ default: false, description: "on a non-loopback address, start without an admin token (writes open to anyone who can connect)" }),
-    logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error"), Type.Literal("silent")], { default: "info" }),
+    allowAnonymousWrites: Type.Boolean({
+      default: false,
+      description: "on a non-loopback address, start without an admin token (writes open to anyone who can connect)",
+    }),
+    logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error"), Type.Literal("silent")], {
+      default: "info",
+    }),
   },
   { additionalProperties: false },
 );
@@ -71,14 +102,18 @@ export class ConfigError extends Error {
   }
 }
 
-const envName = (k: string) => "NEWSREC_" + k.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase();
+const envName = (k: string) => `NEWSREC_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 
 /** A flag or environment value as its key's type; a value that does not parse is left for validation to name. */
 export function parseValue(key: Key, raw: string): unknown {
   const schema = ConfigSchema.properties[key] as { type?: string };
   if (schema.type === "integer" || schema.type === "number") return raw.trim() === "" ? raw : Number(raw);
   if (schema.type === "boolean") return raw === "true" || raw === "1" ? true : raw === "false" || raw === "0" ? false : raw;
-  if (schema.type === "array") return raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (schema.type === "array")
+    return raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   return raw;
 }
 
@@ -91,7 +126,11 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<Key, unknown>> {
     if (!key) throw new ConfigError(`unknown environment variable ${name}`);
     out[key] = parseValue(key, raw);
   }
-  for (const [name, key] of [["PORT", "port"], ["GRPC_PORT", "grpcPort"], ["HOST", "host"]] as const) {
+  for (const [name, key] of [
+    ["PORT", "port"],
+    ["GRPC_PORT", "grpcPort"],
+    ["HOST", "host"],
+  ] as const) {
     if (env[name] !== undefined && out[key] === undefined) out[key] = parseValue(key, env[name]);
   }
   return out;
@@ -128,4 +167,3 @@ export function configKeys(): Key[] {
 export function describeKey(k: Key): string {
   return (ConfigSchema.properties[k] as { description?: string }).description ?? k;
 }
-

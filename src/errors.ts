@@ -46,13 +46,11 @@ export class NewsrecError extends Error {
   }
 }
 
-export const invalid = (field: string, message: string): NewsrecError =>
-  new NewsrecError("INVALID_ARGUMENT", `${field}: ${message}`, { field });
+export const invalid = (field: string, message: string): NewsrecError => new NewsrecError("INVALID_ARGUMENT", `${field}: ${message}`, { field });
 
 export const notFound = (what: string): NewsrecError => new NewsrecError("NOT_FOUND", `${what} not found`);
 
-export const overloaded = (what: string, retryAfter = 1): NewsrecError =>
-  new NewsrecError("OVERLOADED", `${what} is overloaded; retry later`, { retryAfter });
+export const overloaded = (what: string, retryAfter = 1): NewsrecError => new NewsrecError("OVERLOADED", `${what} is overloaded; retry later`, { retryAfter });
 
 /** Any thrown value as a NewsrecError; unknown errors become INTERNAL without leaking their text. */
 export function asNewsrecError(err: unknown): NewsrecError {

@@ -52,19 +52,63 @@ export class Metrics {
       // newsrec_nodejs_active_handles and _resources carry the same counts by type.
       for (const n of ["active_handles_total", "active_requests_total", "active_resources_total"]) this.registry.removeSingleMetric(`newsrec_nodejs_${n}`);
     }
-    this.requests = new client.Counter({ name: "newsrec_requests_total", help: "Requests by transport, method and status.", labelNames: ["transport", "method", "status"], registers: r });
-    this.requestSeconds = new client.Histogram({ name: "newsrec_request_duration_seconds", help: "Request latency by transport, method and status.", labelNames: ["transport", "method", "status"], buckets: LATENCY_BUCKETS, registers: r });
-    this.stageSeconds = new client.Histogram({ name: "newsrec_rank_stage_duration_seconds", help: "Time spent in each stage of a rank.", labelNames: ["stage"], buckets: LATENCY_BUCKETS, registers: r });
-    this.batchSize = new client.Histogram({ name: "newsrec_encoder_batch_size", help: "Items per encoder run.", labelNames: ["encoder"], buckets: BATCH_BUCKETS, registers: r });
-    this.walCommitRecords = new client.Histogram({ name: "newsrec_wal_commit_records", help: "Writes made durable by one write-ahead-log fsync (group commit).", buckets: BATCH_BUCKETS, registers: r });
-    this.queueWaitSeconds = new client.Histogram({ name: "newsrec_encoder_queue_wait_seconds", help: "Time an item waited for its encoder batch.", labelNames: ["encoder"], buckets: LATENCY_BUCKETS, registers: r });
-    this.cacheLookups = new client.Counter({ name: "newsrec_user_cache_lookups_total", help: "User-vector cache lookups by result (hit, miss).", labelNames: ["result"], registers: r });
+    this.requests = new client.Counter({
+      name: "newsrec_requests_total",
+      help: "Requests by transport, method and status.",
+      labelNames: ["transport", "method", "status"],
+      registers: r,
+    });
+    this.requestSeconds = new client.Histogram({
+      name: "newsrec_request_duration_seconds",
+      help: "Request latency by transport, method and status.",
+      labelNames: ["transport", "method", "status"],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.stageSeconds = new client.Histogram({
+      name: "newsrec_rank_stage_duration_seconds",
+      help: "Time spent in each stage of a rank.",
+      labelNames: ["stage"],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.batchSize = new client.Histogram({
+      name: "newsrec_encoder_batch_size",
+      help: "Items per encoder run.",
+      labelNames: ["encoder"],
+      buckets: BATCH_BUCKETS,
+      registers: r,
+    });
+    this.walCommitRecords = new client.Histogram({
+      name: "newsrec_wal_commit_records",
+      help: "Writes made durable by one write-ahead-log fsync (group commit).",
+      buckets: BATCH_BUCKETS,
+      registers: r,
+    });
+    this.queueWaitSeconds = new client.Histogram({
+      name: "newsrec_encoder_queue_wait_seconds",
+      help: "Time an item waited for its encoder batch.",
+      labelNames: ["encoder"],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.cacheLookups = new client.Counter({
+      name: "newsrec_user_cache_lookups_total",
+      help: "User-vector cache lookups by result (hit, miss).",
+      labelNames: ["result"],
+      registers: r,
+    });
     this.cacheEntries = new client.Gauge({ name: "newsrec_user_cache_entries", help: "User vectors in the cache.", registers: r });
     this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
     this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
     this.indexDeleted = new client.Gauge({ name: "newsrec_index_deleted_slots", help: "Tombstoned HNSW slots awaiting reuse.", registers: r });
     this.walBytes = new client.Gauge({ name: "newsrec_wal_bytes", help: "Size of the write-ahead log.", registers: r });
-    this.walWriteFailures = new client.Counter({ name: "newsrec_wal_write_failures_total", help: "Writes the write-ahead log refused because the disk failed, by errno (ENOSPC, EFBIG, EIO...).", labelNames: ["cause"], registers: r });
+    this.walWriteFailures = new client.Counter({
+      name: "newsrec_wal_write_failures_total",
+      help: "Writes the write-ahead log refused because the disk failed, by errno (ENOSPC, EFBIG, EIO...).",
+      labelNames: ["cause"],
+      registers: r,
+    });
     const self = this;
     this.snapshotAge = new client.Gauge({
       name: "newsrec_snapshot_age_seconds",
@@ -92,13 +136,27 @@ export class Metrics {
         for (const [check, v] of Object.entries(self.health().checks)) this.set({ check }, v === "ok" ? 1 : 0);
       },
     });
-    this.inFlight = new client.Gauge({ name: "newsrec_in_flight_requests", help: "Requests holding an admission slot, by transport.", labelNames: ["transport"], registers: r });
+    this.inFlight = new client.Gauge({
+      name: "newsrec_in_flight_requests",
+      help: "Requests holding an admission slot, by transport.",
+      labelNames: ["transport"],
+      registers: r,
+    });
     this.inFlight.set({ transport: "http" }, 0);
     this.inFlight.set({ transport: "grpc" }, 0);
-    this.encoderRestarts = new client.Counter({ name: "newsrec_encoder_worker_restarts_total", help: "Encoder workers started to replace a dead or hung one.", registers: r });
+    this.encoderRestarts = new client.Counter({
+      name: "newsrec_encoder_worker_restarts_total",
+      help: "Encoder workers started to replace a dead or hung one.",
+      registers: r,
+    });
     this.encoderWorkersAlive = new client.Gauge({ name: "newsrec_encoder_workers_alive", help: "Encoder worker threads alive and taking work.", registers: r });
     this.coldStarts = new client.Counter({ name: "newsrec_cold_starts_total", help: "Ranks served by the cold-start fallback.", registers: r });
-    this.rejected = new client.Counter({ name: "newsrec_rejected_total", help: "Requests refused before work, by reason.", labelNames: ["reason"], registers: r });
+    this.rejected = new client.Counter({
+      name: "newsrec_rejected_total",
+      help: "Requests refused before work, by reason.",
+      labelNames: ["reason"],
+      registers: r,
+    });
     this.recall = new client.Gauge({
       name: "newsrec_retrieval_recall",
       help: "Recall@k of HNSW retrieval: mean over the last recallWindow sampled retrieves, each recomputed exactly off the request path (NaN until the first sample).",
@@ -107,9 +165,23 @@ export class Metrics {
         this.set(self.retrievalRecall() ?? NaN);
       },
     });
-    this.recallTarget = new client.Gauge({ name: "newsrec_retrieval_recall_target", help: "The recall@k that newsrec_retrieval_recall is held to (config recallTarget).", registers: r });
-    this.recallSamples = new client.Counter({ name: "newsrec_retrieval_recall_samples_total", help: "Recall samples by result: measured, busy (dropped: the most allowed were computing), failed.", labelNames: ["result"], registers: r });
-    this.modelInfo = new client.Gauge({ name: "newsrec_model_info", help: "The loaded model bundle (value 1).", labelNames: ["name", "version", "fingerprint", "provider", "architecture"], registers: r });
+    this.recallTarget = new client.Gauge({
+      name: "newsrec_retrieval_recall_target",
+      help: "The recall@k that newsrec_retrieval_recall is held to (config recallTarget).",
+      registers: r,
+    });
+    this.recallSamples = new client.Counter({
+      name: "newsrec_retrieval_recall_samples_total",
+      help: "Recall samples by result: measured, busy (dropped: the most allowed were computing), failed.",
+      labelNames: ["result"],
+      registers: r,
+    });
+    this.modelInfo = new client.Gauge({
+      name: "newsrec_model_info",
+      help: "The loaded model bundle (value 1).",
+      labelNames: ["name", "version", "fingerprint", "provider", "architecture"],
+      registers: r,
+    });
   }
 
   /** Starts a stage timer; call the result to stop it. */

@@ -37,7 +37,9 @@ export function isLoopback(host: string): boolean {
 export function checkWriteAccess(config: Config, token: string | undefined): string | null {
   if (token) return null;
   if (!isLoopback(config.host) && !config.allowAnonymousWrites) {
-    throw new ConfigError(`listening on ${config.host} without an admin token would let anyone who can connect change the catalog; set adminTokenFile (or NEWSREC_ADMIN_TOKEN), or pass --allow-anonymous-writes`);
+    throw new ConfigError(
+      `listening on ${config.host} without an admin token would let anyone who can connect change the catalog; set adminTokenFile (or NEWSREC_ADMIN_TOKEN), or pass --allow-anonymous-writes`,
+    );
   }
   return `warning: no admin token; writes (PUT /news, DELETE /news, UpsertNews, DeleteNews) are open to anyone who can reach ${config.host}`;
 }

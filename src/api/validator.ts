@@ -33,7 +33,7 @@ const compiled = new WeakMap<TSchema, ValidateFunction>();
 /** The INVALID_ARGUMENT for an ajv error: "history/3: must NOT have fewer than 1 characters". */
 export function validationError(e: ErrorObject): NewsrecError {
   const path = e.instancePath.replace(/^\//, "");
-  const extra = (e.params as { missingProperty?: string; additionalProperty?: string });
+  const extra = e.params as { missingProperty?: string; additionalProperty?: string };
   const field = [path, extra.missingProperty ?? extra.additionalProperty].filter(Boolean).join("/") || "body";
   const what = e.keyword === "additionalProperties" ? "is not a known field" : e.keyword === "required" ? "is required" : (e.message ?? "is invalid");
   return invalid(field, what);

@@ -112,7 +112,12 @@ function ensureSnapshotsFolder(dataDir: string): void {
 export function prepareDataDir(dataDir: string, log: (l: string) => void): DataDirState {
   const snapshots = join(dataDir, SNAPSHOTS);
   removeLeftovers(dataDir, log);
-  const folders = () => (existsSync(snapshots) ? readdirSync(snapshots).filter((n) => !TEMP.test(n)).sort() : []);
+  const folders = () =>
+    existsSync(snapshots)
+      ? readdirSync(snapshots)
+          .filter((n) => !TEMP.test(n))
+          .sort()
+      : [];
   if (legacyNames(dataDir).length) {
     ensureSnapshotsFolder(dataDir);
     const newest = Math.max(-1, ...folders().map((n) => ("manifest" in complete(join(snapshots, n)) ? seqOfName(n) : -1)));
@@ -154,7 +159,12 @@ export function prepareDataDir(dataDir: string, log: (l: string) => void): DataD
  * (a full disk) the pointer and the versions it names are untouched and the new folder is
  * removed.
  */
-export async function swapSnapshot(catalog: Catalog, dataDir: string, info: SnapshotInfo, onStep: (step: string) => void = () => {}): Promise<SnapshotManifest> {
+export async function swapSnapshot(
+  catalog: Catalog,
+  dataDir: string,
+  info: SnapshotInfo,
+  onStep: (step: string) => void = () => {},
+): Promise<SnapshotManifest> {
   const snapshots = join(dataDir, SNAPSHOTS);
   onStep("create temporary folder");
   if (!existsSync(snapshots)) {

@@ -125,7 +125,14 @@ export function inputKey(path: string): string {
 }
 
 /** Embeds items into a live catalog in fixed batches straight through the worker pool (demo catalog, eval). */
-export async function embedInto(catalog: Catalog, encoders: Encoders, items: NewsMeta[], batch = 256, onProgress?: (done: number) => void, indexIt = true): Promise<void> {
+export async function embedInto(
+  catalog: Catalog,
+  encoders: Encoders,
+  items: NewsMeta[],
+  batch = 256,
+  onProgress?: (done: number) => void,
+  indexIt = true,
+): Promise<void> {
   for (let i = 0; i < items.length; i += batch) {
     const chunk = items.slice(i, i + batch);
     const vecs = await encoders.encodeNewsBatch(chunk.map((n) => encoders.tokenizer.news(n)));

@@ -14,7 +14,7 @@ const before = (k1: number, s1: number, k2: number, s2: number): boolean => k1 <
 const MAX_CHUNK = 512;
 
 /** Receives matching slots in freshness order; returning false stops the enumeration. */
-export type Visit = (slot: number, key: number) => boolean | void;
+export type Visit = (slot: number, key: number) => boolean | undefined;
 
 /**
  * Slots ordered by (publication time descending, slot), undated last: a sorted list in chunks,
@@ -246,10 +246,11 @@ export class FilterIndex {
       });
     };
     if (!categories) take(this.all);
-    else for (const c of categories) {
-      const o = this.byCategory.get(c);
-      if (o) take(o);
-    }
+    else
+      for (const c of categories) {
+        const o = this.byCategory.get(c);
+        if (o) take(o);
+      }
     if (categories && categories.size > 1) found.sort((a, b) => (before(a.key, a.slot, b.key, b.slot) ? -1 : 1));
     return found.slice(0, k).map((x) => x.slot);
   }

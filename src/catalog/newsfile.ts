@@ -38,7 +38,16 @@ function idProblem(id: string): string | null {
 function fromTsv(line: string): NewsMeta | string {
   const c = line.split("\t").map(trimWs);
   if (c.length !== 8) return `expected 8 tab-separated columns, found ${c.length}`;
-  const [id, category, subcategory, title, abstract, url, titleEntities, abstractEntities] = c as [string, string, string, string, string, string, string, string];
+  const [id, category, subcategory, title, abstract, url, titleEntities, abstractEntities] = c as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const bad = idProblem(id);
   if (bad) return bad;
   if (!title) return "empty title";

@@ -27,7 +27,13 @@ export interface Restored {
 type Expect = { fingerprint: string; dimension: number };
 
 /** --snapshot, the demo news, or nothing. */
-async function seedBase(config: Config, encoders: Encoders, expect: Expect, opts: CatalogOptions, log: (l: string) => void): Promise<{ catalog: Catalog; lastSeq: number }> {
+async function seedBase(
+  config: Config,
+  encoders: Encoders,
+  expect: Expect,
+  opts: CatalogOptions,
+  log: (l: string) => void,
+): Promise<{ catalog: Catalog; lastSeq: number }> {
   const t0 = performance.now();
   const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
   if (config.snapshot) {
@@ -45,7 +51,9 @@ async function seedBase(config: Config, encoders: Encoders, expect: Expect, opts
 
 class DataDirError extends Error {
   constructor(dataDir: string, what: string) {
-    super(`data dir ${dataDir}: ${what}; the server will not start without the writes it acknowledged. Restore ${join(dataDir, "snapshots")} and ${join(dataDir, "CURRENT")} from a backup, or move the data dir aside and start on an empty one`);
+    super(
+      `data dir ${dataDir}: ${what}; the server will not start without the writes it acknowledged. Restore ${join(dataDir, "snapshots")} and ${join(dataDir, "CURRENT")} from a backup, or move the data dir aside and start on an empty one`,
+    );
     this.name = "DataDirError";
   }
 }
@@ -74,7 +82,11 @@ export async function restoreCatalog(config: Config, encoders: Encoders, expect:
     lastSeq = r.manifest.lastSeq;
     log(`snapshot ${state.snapshot.dir}: ${catalog.size} news loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     // Fell back past a newer snapshot: only safe when the log still holds what it added.
-    if (lastSeq < state.claimedSeq && !(firstSeq !== undefined && firstSeq <= lastSeq + 1)) throw new DataDirError(dataDir, `the only whole snapshot ${state.snapshot.dir} ends at seq ${lastSeq}, but a snapshot up to seq ${state.claimedSeq} was written and the write-ahead log does not cover the difference${problems}`);
+    if (lastSeq < state.claimedSeq && !(firstSeq !== undefined && firstSeq <= lastSeq + 1))
+      throw new DataDirError(
+        dataDir,
+        `the only whole snapshot ${state.snapshot.dir} ends at seq ${lastSeq}, but a snapshot up to seq ${state.claimedSeq} was written and the write-ahead log does not cover the difference${problems}`,
+      );
   } else if (state.empty) {
     // A new data dir: seeded, and the seed saved as its first snapshot before the log exists,
     // so a crash now leaves an empty data dir again, never a log without its base.
@@ -88,7 +100,10 @@ export async function restoreCatalog(config: Config, encoders: Encoders, expect:
     ownSnapshot = false;
     log(`data dir ${dataDir}: no snapshot; the write-ahead log from seq 1 is replayed onto ${config.snapshot ? config.snapshot : "an empty catalog"}`);
   } else {
-    const walSays = firstSeq === undefined ? "the write-ahead log is empty or missing" : `the write-ahead log starts at seq ${firstSeq} (earlier writes were compacted into a snapshot)`;
+    const walSays =
+      firstSeq === undefined
+        ? "the write-ahead log is empty or missing"
+        : `the write-ahead log starts at seq ${firstSeq} (earlier writes were compacted into a snapshot)`;
     throw new DataDirError(dataDir, `no whole snapshot${problems}, and ${walSays}`);
   }
   lastSeq = replay(catalog, wal.records, lastSeq, log);

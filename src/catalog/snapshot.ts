@@ -41,7 +41,12 @@ export class SnapshotError extends Error {
 const CAPTURE_CHUNK = 1000;
 const FILES = ["items.jsonl", "vectors.f32", "index.hnsw"] as const;
 
-export type SnapshotInfo = { model: { name: string; version: string }; lastSeq: number; hnsw: { m: number; efConstruction: number }; timings?: Record<string, number> };
+export type SnapshotInfo = {
+  model: { name: string; version: string };
+  lastSeq: number;
+  hnsw: { m: number; efConstruction: number };
+  timings?: Record<string, number>;
+};
 
 /**
  * Writes the catalog's files into the empty folder `dir`, manifest last, every file and the
@@ -51,7 +56,12 @@ export type SnapshotInfo = { model: { name: string; version: string }; lastSeq: 
  * catalog unchanged until the promise settles (the server's writes wait in the writer's
  * queue). `onStep` is called before each step (crash tests).
  */
-export async function writeSnapshotFiles(catalog: Catalog, dir: string, info: SnapshotInfo, onStep: (step: string) => void = () => {}): Promise<SnapshotManifest> {
+export async function writeSnapshotFiles(
+  catalog: Catalog,
+  dir: string,
+  info: SnapshotInfo,
+  onStep: (step: string) => void = () => {},
+): Promise<SnapshotManifest> {
   const slots = catalog.slots;
   const indexPath = join(dir, "index.hnsw");
   onStep("write graph and items");
@@ -69,7 +79,7 @@ export async function writeSnapshotFiles(catalog: Catalog, dir: string, info: Sn
     };
     for (const { slot, meta, vector } of catalog.entries()) {
       vectors.set(vector, slot * catalog.dim);
-      lines.push(JSON.stringify({ slot, ...meta }) + "\n");
+      lines.push(`${JSON.stringify({ slot, ...meta })}\n`);
       if (lines.length === CAPTURE_CHUNK) await flush();
     }
     await flush();
@@ -132,7 +142,11 @@ export async function writeSnapshot(catalog: Catalog, dir: string, info: Snapsho
  */
 export function checkSnapshot(dir: string): SnapshotManifest {
   const m = readSnapshotManifest(dir);
-  const expected: Record<string, number | undefined> = m.files ?? { "vectors.f32": m.slots * m.dimension * 4, "items.jsonl": undefined, "index.hnsw": undefined };
+  const expected: Record<string, number | undefined> = m.files ?? {
+    "vectors.f32": m.slots * m.dimension * 4,
+    "items.jsonl": undefined,
+    "index.hnsw": undefined,
+  };
   for (const f of FILES) {
     let size: number;
     try {
@@ -158,10 +172,17 @@ function readSnapshotManifest(dir: string): SnapshotManifest {
 }
 
 /** Loads a snapshot into a new catalog; refuses one made by another encoder. */
-export function readSnapshot(dir: string, expect: { fingerprint: string; dimension: number }, opts: CatalogOptions): { catalog: Catalog; manifest: SnapshotManifest } {
+export function readSnapshot(
+  dir: string,
+  expect: { fingerprint: string; dimension: number },
+  opts: CatalogOptions,
+): { catalog: Catalog; manifest: SnapshotManifest } {
   const m = readSnapshotManifest(dir);
   if (m.fingerprint !== expect.fingerprint) {
-    throw new SnapshotError(dir, `was made by model fingerprint ${m.fingerprint.slice(0, 16)}…, but the loaded model is ${expect.fingerprint.slice(0, 16)}…; re-embed the news with this model (newsrec embed)`);
+    throw new SnapshotError(
+      dir,
+      `was made by model fingerprint ${m.fingerprint.slice(0, 16)}…, but the loaded model is ${expect.fingerprint.slice(0, 16)}…; re-embed the news with this model (newsrec embed)`,
+    );
   }
   if (m.dimension !== expect.dimension) throw new SnapshotError(dir, `dimension ${m.dimension} differs from the model's ${expect.dimension}`);
   let raw: Buffer;
@@ -170,7 +191,8 @@ export function readSnapshot(dir: string, expect: { fingerprint: string; dimensi
   } catch (err) {
     throw new SnapshotError(dir, `cannot read vectors.f32: ${(err as Error).message}`);
   }
-  if (raw.byteLength !== m.slots * m.dimension * 4) throw new SnapshotError(dir, `vectors.f32 holds ${raw.byteLength} bytes, expected ${m.slots * m.dimension * 4} (truncated or corrupt)`);
+  if (raw.byteLength !== m.slots * m.dimension * 4)
+    throw new SnapshotError(dir, `vectors.f32 holds ${raw.byteLength} bytes, expected ${m.slots * m.dimension * 4} (truncated or corrupt)`);
   const vectors = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   let index: HnswIndex;
   try {

@@ -48,7 +48,10 @@ export interface CatalogOptions extends HnswParams {
 }
 
 /** Catalog options from the server configuration and the bundle's norm bound. */
-export function catalogOptions(c: { hnswM: number; efConstruction: number; efSearch: number; exactMaxItems: number; maxAgeHours: number }, phi: number): CatalogOptions {
+export function catalogOptions(
+  c: { hnswM: number; efConstruction: number; efSearch: number; exactMaxItems: number; maxAgeHours: number },
+  phi: number,
+): CatalogOptions {
   return { m: c.hnswM, efConstruction: c.efConstruction, efSearch: c.efSearch, exactMaxItems: c.exactMaxItems, maxAgeHours: c.maxAgeHours, phi };
 }
 
@@ -205,7 +208,8 @@ export class Catalog {
     const m = f.categories || after > -Infinity ? this.filters.count(f.categories, after) : this.size;
     if (m === 0) return [];
     // A filter that every live item passes (a maxAgeHours the whole catalog is within) is no filter.
-    if (m === this.size) return m <= this.opts.exactMaxItems ? this.scoreMatching(query, k, { exclude: f.exclude }, -Infinity, m) : this.graphSearch(query, k, f.exclude);
+    if (m === this.size)
+      return m <= this.opts.exactMaxItems ? this.scoreMatching(query, k, { exclude: f.exclude }, -Infinity, m) : this.graphSearch(query, k, f.exclude);
     if (m <= this.scanBudget) return this.scoreMatching(query, k, f, after, m);
     return this.filteredWalk(query, k, f, after, m);
   }
@@ -228,7 +232,10 @@ export class Catalog {
    * plus the excluded items (deleted ones are tombstones inside the graph), which are dropped after.
    */
   private graphSearch(query: Float32Array, k: number, exclude?: Set<number>): { slot: number; score: number }[] {
-    const slots = this.index.search(query, k + (exclude?.size ?? 0)).filter((s) => !exclude?.has(s)).slice(0, k);
+    const slots = this.index
+      .search(query, k + (exclude?.size ?? 0))
+      .filter((s) => !exclude?.has(s))
+      .slice(0, k);
     this.work.scored += slots.length;
     return slots.map((slot) => ({ slot, score: dot(query, this.vectors, slot * this.dim) })).sort((a, b) => b.score - a.score);
   }

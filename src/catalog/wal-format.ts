@@ -14,9 +14,7 @@
 import { crc32 } from "node:zlib";
 import type { NewsMeta } from "./store.ts";
 
-export type WalRecord =
-  | { seq: number; op: "upsert"; items: { meta: NewsMeta; vector: string }[] }
-  | { seq: number; op: "delete"; id: string };
+export type WalRecord = { seq: number; op: "upsert"; items: { meta: NewsMeta; vector: string }[] } | { seq: number; op: "delete"; id: string };
 
 const HEADER = 16;
 const MAGIC = Buffer.from([0xff, 0x57, 0x41, 0x4c]);

@@ -49,4 +49,3 @@ export function repairWal(path: string, now = new Date()): RepairResult {
   replaceAtomicallySync(path, encodeLog(report.records.map((r) => r.record)));
   return { report, movedTo };
 }
-

@@ -45,21 +45,33 @@ export function embedCommand(program: Command): void {
         if (bad.length) throw new Error(`--fields: unknown field(s) ${bad.join(", ")}; use ${FIELDS.join(", ")}`);
         fields = asked;
         const missing = modelFields.filter((f) => !asked.includes(f));
-        if (missing.length) process.stderr.write(`newsrec embed: note: the model was trained on ${modelFields.join(",")}; ${missing.join(",")} will be left empty\n`);
+        if (missing.length)
+          process.stderr.write(`newsrec embed: note: the model was trained on ${modelFields.join(",")}; ${missing.join(",")} will be left empty\n`);
       }
       const t0 = performance.now();
       const nf = await readNewsFile(o.news);
       for (const p of nf.problems.slice(0, 20)) process.stderr.write(`${o.news}:${p.line}: skipped: ${p.reason}\n`);
       if (nf.problems.length > 20) process.stderr.write(`… and ${nf.problems.length - 20} more skipped rows\n`);
       if (!nf.items.length) throw new Error(`${o.news}: no usable news rows (${nf.problems.length} malformed)`);
-      const items: NewsMeta[] = fields === modelFields ? nf.items : nf.items.map((n) => {
-        const copy: NewsMeta = { ...n };
-        for (const f of FIELDS) if (f !== "title" && !fields.includes(f)) delete copy[f];
-        return copy;
-      });
+      const items: NewsMeta[] =
+        fields === modelFields
+          ? nf.items
+          : nf.items.map((n) => {
+              const copy: NewsMeta = { ...n };
+              for (const f of FIELDS) if (f !== "title" && !fields.includes(f)) delete copy[f];
+              return copy;
+            });
       const readS = (performance.now() - t0) / 1000;
       const cfg = buildConfig({ model: o.model });
-      const enc = await Encoders.open(bundle, { workers: o.workers, intraOpThreads: o.threads, providers: cfg.providers, maxBatch: o.batch, maxWaitMs: 0, maxQueue: 1 << 20, log: (l) => process.stderr.write(`newsrec embed: ${l}\n`) });
+      const enc = await Encoders.open(bundle, {
+        workers: o.workers,
+        intraOpThreads: o.threads,
+        providers: cfg.providers,
+        maxBatch: o.batch,
+        maxWaitMs: 0,
+        maxQueue: 1 << 20,
+        log: (l) => process.stderr.write(`newsrec embed: ${l}\n`),
+      });
       try {
         const bar = progress("embedding", items.length);
         const r = await embedNews(items, enc, {
@@ -77,7 +89,9 @@ export function embedCommand(program: Command): void {
           `read ${nf.lines} lines: ${items.length} news embedded, ${nf.problems.length} skipped${r.resumedItems ? `, ${r.resumedItems} resumed from an earlier run` : ""}\n` +
             `wrote ${o.out} (fingerprint ${r.manifest.fingerprint.slice(0, 16)}) in ${total.toFixed(1)} s: read ${readS.toFixed(1)} s, encode+index ${r.seconds.encodeAndIndex.toFixed(1)} s, write ${r.seconds.write.toFixed(1)} s; ${(items.length / total).toFixed(0)} news/s\n`,
         );
-        process.stdout.write(JSON.stringify({ news: items.length, skipped: nf.problems.length, resumed: r.resumedItems, seconds: Number(total.toFixed(2)), newsPerSecond: Math.round(items.length / total), out: o.out }) + "\n");
+        process.stdout.write(
+          `${JSON.stringify({ news: items.length, skipped: nf.problems.length, resumed: r.resumedItems, seconds: Number(total.toFixed(2)), newsPerSecond: Math.round(items.length / total), out: o.out })}\n`,
+        );
       } finally {
         await enc.close();
       }

@@ -19,9 +19,23 @@ interface EvalOptions {
   workers: number;
 }
 
-async function runOne(model: string, news: NewsMeta[] | null, impressions: Impression[], o: EvalOptions, snapshot?: string): Promise<{ name: string; result: EvalResult }> {
+async function runOne(
+  model: string,
+  news: NewsMeta[] | null,
+  impressions: Impression[],
+  o: EvalOptions,
+  snapshot?: string,
+): Promise<{ name: string; result: EvalResult }> {
   // With a snapshot, the catalog (and its fingerprint check) is the server's own startup path.
-  const config = buildConfig({ model, demoNews: 0, workers: o.workers, cacheMaxEntries: 100_000, logLevel: "warn", exactMaxItems: 0, ...(snapshot ? { snapshot } : {}) });
+  const config = buildConfig({
+    model,
+    demoNews: 0,
+    workers: o.workers,
+    cacheMaxEntries: 100_000,
+    logLevel: "warn",
+    exactMaxItems: 0,
+    ...(snapshot ? { snapshot } : {}),
+  });
   const log = (l: string) => process.stderr.write(`newsrec eval: ${l}\n`);
   const app: App = await createApp(config, log);
   try {
@@ -45,9 +59,11 @@ async function runOne(model: string, news: NewsMeta[] | null, impressions: Impre
 function table(rows: { name: string; result: EvalResult }[]): string {
   const keys = ["auc", "mrr", "ndcg5", "ndcg10"] as const;
   const lines = [`${"model".padEnd(32)} ${keys.map((k) => k.padStart(8)).join(" ")} ${"impressions".padStart(12)}`];
-  for (const r of rows) lines.push(`${r.name.padEnd(32)} ${keys.map((k) => r.result[k].toFixed(4).padStart(8)).join(" ")} ${String(r.result.impressions).padStart(12)}`);
-  if (rows.length === 2) lines.push(`${"difference (second - first)".padEnd(32)} ${keys.map((k) => (rows[1]!.result[k] - rows[0]!.result[k]).toFixed(4).padStart(8)).join(" ")}`);
-  return lines.join("\n") + "\n";
+  for (const r of rows)
+    lines.push(`${r.name.padEnd(32)} ${keys.map((k) => r.result[k].toFixed(4).padStart(8)).join(" ")} ${String(r.result.impressions).padStart(12)}`);
+  if (rows.length === 2)
+    lines.push(`${"difference (second - first)".padEnd(32)} ${keys.map((k) => (rows[1]!.result[k] - rows[0]!.result[k]).toFixed(4).padStart(8)).join(" ")}`);
+  return `${lines.join("\n")}\n`;
 }
 
 export function evalCommand(program: Command): void {
@@ -76,6 +92,6 @@ export function evalCommand(program: Command): void {
       const r = rows[0]!.result;
       const out: Record<string, unknown> = { ...r, skipped: { ...r.skipped, badNewsRows: nf.problems.length, badBehaviorRows: bh.problems.length } };
       if (rows[1]) out.compare = rows[1].result;
-      process.stdout.write(JSON.stringify(out) + "\n");
+      process.stdout.write(`${JSON.stringify(out)}\n`);
     });
 }

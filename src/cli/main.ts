@@ -8,10 +8,7 @@ import { synthCommand } from "./synth.ts";
 import { walCommand } from "./wal.ts";
 
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command("newsrec")
-    .description("news-recommendation inference server and tools")
-    .exitOverride()
-    .showHelpAfterError(false);
+  const program = new Command("newsrec").description("news-recommendation inference server and tools").exitOverride().showHelpAfterError(false);
   serveCommand(program);
   evalCommand(program);
   embedCommand(program);

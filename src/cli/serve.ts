@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { buildConfig, configKeys, ConfigSchema, describeKey, fromEnv, fromFile, parseValue } from "../config.ts";
 import { runServer } from "../server.ts";
 
-const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 export function serveCommand(program: Command): void {
   const cmd = program.command("serve").description("serve /rank over HTTP (and gRPC) on a model bundle").option("--config <file>", "JSON configuration file");
@@ -20,7 +20,8 @@ export function serveCommand(program: Command): void {
     const implied = flags.snapshot !== undefined && flags.demoNews === undefined ? { demoNews: 0 } : {};
     const config = buildConfig(typeof raw.config === "string" ? fromFile(raw.config) : {}, fromEnv(process.env), implied, flags);
     const log = (line: string) => config.logLevel !== "silent" && process.stderr.write(`newsrec: ${line}\n`);
-    if (flags.adminToken !== undefined) log("warning: --admin-token is visible to every user of this machine (ps); prefer --admin-token-file or NEWSREC_ADMIN_TOKEN");
+    if (flags.adminToken !== undefined)
+      log("warning: --admin-token is visible to every user of this machine (ps); prefer --admin-token-file or NEWSREC_ADMIN_TOKEN");
     const t0 = performance.now();
     const server = await runServer(config, log);
     log(`HTTP on ${server.url}; gRPC on ${server.grpcAddress}; ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

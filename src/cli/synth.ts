@@ -17,6 +17,8 @@ export function synthCommand(program: Command): void {
       const t0 = performance.now();
       const s = await writeCorpus(o);
       const secs = (performance.now() - t0) / 1000;
-      process.stderr.write(`wrote ${s.news} news, ${s.users} users, ${s.trainImpressions} train and ${s.validImpressions} valid impressions to ${o.out} in ${secs.toFixed(1)} s\n`);
+      process.stderr.write(
+        `wrote ${s.news} news, ${s.users} users, ${s.trainImpressions} train and ${s.validImpressions} valid impressions to ${o.out} in ${secs.toFixed(1)} s\n`,
+      );
     });
 }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { WalRecord } from "../catalog/wal-format.ts";
 import { inspectWal, repairWal, walPath, type WalReport } from "../catalog/wal-repair.ts";
 
-const out = (line: string) => process.stdout.write(line + "\n");
+const out = (line: string) => process.stdout.write(`${line}\n`);
 
 function describe(r: WalRecord): string {
   return r.op === "upsert" ? `upsert ${r.items.map((i) => i.meta.id).join(",")}` : `delete ${r.id}`;
@@ -15,11 +15,16 @@ function lostSeqs(l: WalReport["lost"][number]): string {
 }
 
 function print(r: WalReport, withRecords: boolean): void {
-  out(`write-ahead log ${r.path}: ${r.bytes} bytes, ${r.format === "legacy" ? "old framing (no magic; rewritten on the server's next start)" : "current framing"}`);
+  out(
+    `write-ahead log ${r.path}: ${r.bytes} bytes, ${r.format === "legacy" ? "old framing (no magic; rewritten on the server's next start)" : "current framing"}`,
+  );
   const seqs = r.records.length ? `, seq ${r.records[0]!.record.seq} to ${r.lastSeq}` : "";
   out(`records: ${r.records.length} intact${seqs}; last seq: ${r.lastSeq ?? "none"}`);
   if (withRecords) for (const s of r.records) out(`  @${s.offset} seq ${s.record.seq} ${describe(s.record)}`);
-  for (const l of r.lost) out(`damaged: bytes ${l.range.start}-${l.range.end} (${l.range.end - l.range.start} bytes, ${lostSeqs(l)}); intact records follow, so the server refuses to start`);
+  for (const l of r.lost)
+    out(
+      `damaged: bytes ${l.range.start}-${l.range.end} (${l.range.end - l.range.start} bytes, ${lostSeqs(l)}); intact records follow, so the server refuses to start`,
+    );
   if (r.tornTail) out(`torn tail: bytes ${r.tornTail.start}-${r.tornTail.end} (a crash mid-append; never acknowledged, dropped at start)`);
 }
 
@@ -27,7 +32,9 @@ export function walCommand(program: Command): void {
   const wal = program.command("wal").description("inspect or repair a data dir's write-ahead log (stop the server first)");
   wal
     .command("check")
-    .description("list the log's intact records, its last seq and any damaged byte ranges; exit 0 when the server can start on it (a torn tail at most), 1 when it is damaged")
+    .description(
+      "list the log's intact records, its last seq and any damaged byte ranges; exit 0 when the server can start on it (a torn tail at most), 1 when it is damaged",
+    )
     .requiredOption("--data-dir <dir>", "the server's data dir")
     .option("--records", "print every intact record (offset, seq, operation, ids)")
     .action((o: { dataDir: string; records?: boolean }) => {

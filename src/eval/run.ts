@@ -22,7 +22,13 @@ export async function evaluate(
   let done = 0;
   const one = async (i: number) => {
     const imp = impressions[i]!;
-    const res = await rank.rank({ userId: imp.userId, history: imp.history, candidates: imp.candidates, k: Math.min(Math.max(imp.candidates.length, 1), 1000), excludeHistory: false });
+    const res = await rank.rank({
+      userId: imp.userId,
+      history: imp.history,
+      candidates: imp.candidates,
+      k: Math.min(Math.max(imp.candidates.length, 1), 1000),
+      excludeHistory: false,
+    });
     skipped.unknownCandidates += res.unknownCandidates.length;
     if (res.coldStart) {
       skipped.emptyHistory++;

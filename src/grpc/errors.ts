@@ -1,5 +1,5 @@
 /** The one place gRPC turns thrown errors into statuses, from the error catalogue. */
-import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { Metadata, type ServiceError, type status } from "@grpc/grpc-js";
 import { asNewsrecError } from "../errors.ts";
 
 export function toServiceError(err: unknown): Partial<ServiceError> & { code: status; details: string } {

@@ -149,7 +149,9 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
   reflection.addToServer(server);
 
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   const setServing = (serving: boolean) => {
     const s = serving ? "SERVING" : "NOT_SERVING";

@@ -108,7 +108,14 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   f.get("/healthz", async () => ({ status: "ok" }));
   f.get("/readyz", async (_req, reply) => {
     const h = app.health();
-    const body = { ready: h.ready, reasons: h.reasons, checks: h.checks, model: app.rank.model, provider: app.encoders.provider, catalogItems: app.catalog.size };
+    const body = {
+      ready: h.ready,
+      reasons: h.reasons,
+      checks: h.checks,
+      model: app.rank.model,
+      provider: app.encoders.provider,
+      catalogItems: app.catalog.size,
+    };
     return reply.status(h.ready ? 200 : 503).send(body);
   });
   f.get("/metrics", async (_req, reply) => {

@@ -34,7 +34,13 @@ export class HnswIndex {
     if (!(phi > 0)) throw new Error("HNSW phi must be positive");
     this.index = new HnswLib.HierarchicalNSW("l2", dim + 1);
     this.params = { ...params };
-    this.index.initIndex({ maxElements: Math.max(capacity, 16), m: params.m, efConstruction: params.efConstruction, randomSeed: 100, allowReplaceDeleted: false });
+    this.index.initIndex({
+      maxElements: Math.max(capacity, 16),
+      m: params.m,
+      efConstruction: params.efConstruction,
+      randomSeed: 100,
+      allowReplaceDeleted: false,
+    });
   }
 
   static read(path: string, dim: number, phi: number, params: HnswParams): HnswIndex {

@@ -36,7 +36,13 @@ export interface Scored {
 }
 
 /** For each query, the k live slots of largest dot product that are not excluded, best first. */
-export async function onnxExactTopK(catalog: ExactCatalog, run: TopKRun, queries: Float32Array[], k: number, exclude?: ReadonlySet<number>): Promise<Scored[][]> {
+export async function onnxExactTopK(
+  catalog: ExactCatalog,
+  run: TopKRun,
+  queries: Float32Array[],
+  k: number,
+  exclude?: ReadonlySet<number>,
+): Promise<Scored[][]> {
   const m = catalog.matrix;
   if (!queries.length || m.rows === 0 || k < 1) return queries.map(() => []);
   const ask = Math.min(m.rows, k + (m.rows - catalog.size) + (exclude?.size ?? 0));

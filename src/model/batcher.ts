@@ -118,25 +118,30 @@ export class MicroBatcher<I, O> {
     for (const e of this.queue.filter((e) => e.deadline <= now)) this.abandon(e, this.expired());
     if (!this.queue.length) return;
     const batch = this.queue.splice(0, this.opts.maxBatch);
-    this.opts.onBatch?.(batch.length, batch.map((e) => (now - e.enqueued) / 1000));
+    this.opts.onBatch?.(
+      batch.length,
+      batch.map((e) => (now - e.enqueued) / 1000),
+    );
     this.inFlight++;
-    this.runBatch(batch.map((e) => e.item)).then(
-      (outs) =>
-        batch.forEach((e, i) => {
-          if (e.done) return;
-          this.settle(e);
-          e.resolve(outs[i]!);
-        }),
-      (err) =>
-        batch.forEach((e) => {
-          if (e.done) return;
-          this.settle(e);
-          e.reject(err);
-        }),
-    ).finally(() => {
-      this.inFlight--;
-      this.schedule();
-    });
+    this.runBatch(batch.map((e) => e.item))
+      .then(
+        (outs) =>
+          batch.forEach((e, i) => {
+            if (e.done) return;
+            this.settle(e);
+            e.resolve(outs[i]!);
+          }),
+        (err) =>
+          batch.forEach((e) => {
+            if (e.done) return;
+            this.settle(e);
+            e.reject(err);
+          }),
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.schedule();
+      });
     this.schedule();
   }
 }

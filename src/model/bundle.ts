@@ -96,7 +96,8 @@ export function loadBundle(dirArg: string): Bundle {
     if (!expected) throw new BundleError(dir, `manifest.json lists no sha256 for ${f}`);
     const b = readInside(dir, realDir, f);
     const actual = sha256(b);
-    if (actual !== expected) throw new BundleError(dir, `${f} is corrupt or was replaced: sha256 ${actual.slice(0, 12)}… differs from the manifest's ${expected.slice(0, 12)}…`);
+    if (actual !== expected)
+      throw new BundleError(dir, `${f} is corrupt or was replaced: sha256 ${actual.slice(0, 12)}… differs from the manifest's ${expected.slice(0, 12)}…`);
     bytes.set(f, b);
     hashes.push(actual);
   }
@@ -107,10 +108,15 @@ export function loadBundle(dirArg: string): Bundle {
     throw new BundleError(dir, `cannot fingerprint manifest.json: ${(err as Error).message}`);
   }
   if (recomputed !== manifest.fingerprint) {
-    throw new BundleError(dir, `the manifest's fingerprint does not match its files and settings (architecture, dimension, tokenizer, newsInput, userInput, encoders): recomputed ${recomputed.slice(0, 16)}…, manifest says ${manifest.fingerprint.slice(0, 16)}… (changed settings make another model: export it again, do not edit the manifest)`);
+    throw new BundleError(
+      dir,
+      `the manifest's fingerprint does not match its files and settings (architecture, dimension, tokenizer, newsInput, userInput, encoders): recomputed ${recomputed.slice(0, 16)}…, manifest says ${manifest.fingerprint.slice(0, 16)}… (changed settings make another model: export it again, do not edit the manifest)`,
+    );
   }
-  if (manifest.architecture === "hierarchical" && user.input !== "news_vectors") throw new BundleError(dir, "a hierarchical bundle's user encoder must read news_vectors");
-  if (manifest.architecture === "siamese" && user.input !== "history_titles") throw new BundleError(dir, "a siamese bundle's user encoder must read history_titles");
+  if (manifest.architecture === "hierarchical" && user.input !== "news_vectors")
+    throw new BundleError(dir, "a hierarchical bundle's user encoder must read news_vectors");
+  if (manifest.architecture === "siamese" && user.input !== "history_titles")
+    throw new BundleError(dir, "a siamese bundle's user encoder must read history_titles");
   let tokenizerJson: unknown;
   try {
     tokenizerJson = JSON.parse(bytes.get(manifest.tokenizer.file)!.toString("utf8"));

@@ -95,7 +95,14 @@ export class Encoders {
         intraOpThreads: o.intraOpThreads,
         topkModel,
       },
-      { log: o.log, runTimeoutMs: o.runTimeoutMs, restartDelayMs: o.restartDelayMs, entry: o.workerEntry, onRestart: o.onWorkerRestart, onAlive: o.onWorkersAlive },
+      {
+        log: o.log,
+        runTimeoutMs: o.runTimeoutMs,
+        restartDelayMs: o.restartDelayMs,
+        entry: o.workerEntry,
+        onRestart: o.onWorkerRestart,
+        onAlive: o.onWorkersAlive,
+      },
     );
     const enc = new Encoders(bundle, pool, o);
     enc.canScoreExactly = topkModel !== null;
@@ -117,7 +124,10 @@ export class Encoders {
     const out = await this.pool.run(
       "topk",
       // A copy: the pool transfers feeds, and the caller's array may be a cached user vector or a view of the catalog.
-      { [query]: { kind: "float32", data: queries.slice(0, batch * matrix.dim), dims: [batch, matrix.dim] }, [kIn]: { kind: "int64", data: BigInt64Array.of(BigInt(k)), dims: [1] } },
+      {
+        [query]: { kind: "float32", data: queries.slice(0, batch * matrix.dim), dims: [batch, matrix.dim] },
+        [kIn]: { kind: "int64", data: BigInt64Array.of(BigInt(k)), dims: [1] },
+      },
       [...TOPK_IO.outputs],
       matrix,
     );
@@ -211,7 +221,10 @@ export class Encoders {
     const outputs = [spec.outputs.vector, ...(spec.outputs.attention ? [spec.outputs.attention] : [])];
     const out = await this.pool.run(
       "user",
-      { [spec.inputs.vectors]: { kind: "float32", data: vecs, dims: [xs.length, h, d] }, [spec.inputs.mask]: { kind: "float32", data: mask, dims: [xs.length, h] } },
+      {
+        [spec.inputs.vectors]: { kind: "float32", data: vecs, dims: [xs.length, h, d] },
+        [spec.inputs.mask]: { kind: "float32", data: mask, dims: [xs.length, h] },
+      },
       outputs,
     );
     const users = split(out[spec.outputs.vector]!.data, xs.length, d);

@@ -27,7 +27,7 @@ function byCodePoint(a: string, b: string): number {
 
 /** ASCII-only JSON text, as json.dumps(ensure_ascii=True) writes it: lowercase \uXXXX per UTF-16 unit. */
 function str(s: string): string {
-  return JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  return JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 // Written by hand rather than with JSON.stringify, which would put integer-like keys first.
@@ -41,7 +41,9 @@ function canon(v: unknown, path: string): string {
   if (Array.isArray(v)) return `[${v.map((x, i) => canon(x, `${path}/${i}`)).join(",")}]`;
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
-    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort(byCodePoint);
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort(byCodePoint);
     return `{${keys.map((k) => `${str(k)}:${canon(o[k], `${path}/${k}`)}`).join(",")}}`;
   }
   throw new Error(`manifest setting ${path} holds a ${typeof v}, which JSON cannot`);
@@ -62,6 +64,6 @@ export function fingerprintedFiles(m: { encoders: { news: { file: string }; user
 
 /** sha256 over each file's sha256 and the canonical settings, one per line. */
 export function fingerprint(fileHashes: string[], manifest: Record<string, unknown>): string {
-  const text = fileHashes.map((h) => h + "\n").join("") + canonicalSettings(manifest) + "\n";
+  const text = `${fileHashes.map((h) => `${h}\n`).join("") + canonicalSettings(manifest)}\n`;
   return createHash("sha256").update(text, "utf8").digest("hex");
 }

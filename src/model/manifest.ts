@@ -17,10 +17,7 @@ const Sha256 = Type.String({ pattern: "^[0-9a-f]{64}$" });
 const FileName = Type.String({ minLength: 1 });
 const TextIo = Type.Object({ ids: Type.String(), mask: Type.String() });
 
-const TextEncoder = Type.Object(
-  { file: FileName, inputs: TextIo, outputs: Type.Object({ vector: Type.String() }) },
-  { additionalProperties: true },
-);
+const TextEncoder = Type.Object({ file: FileName, inputs: TextIo, outputs: Type.Object({ vector: Type.String() }) }, { additionalProperties: true });
 
 const UserEncoder = Type.Union([
   Type.Object({
@@ -47,12 +44,20 @@ export const ManifestSchema = Type.Object(
     dimension: Type.Integer({ minimum: 1, maximum: 4096 }),
     similarity: Type.Literal("dot"),
     tokenizer: Type.Object(
-      { file: FileName, vocabSize: Type.Integer({ minimum: 3 }), padId: Type.Integer({ minimum: 0 }), unkId: Type.Integer({ minimum: 0 }), sepId: Type.Integer({ minimum: 0 }) },
+      {
+        file: FileName,
+        vocabSize: Type.Integer({ minimum: 3 }),
+        padId: Type.Integer({ minimum: 0 }),
+        unkId: Type.Integer({ minimum: 0 }),
+        sepId: Type.Integer({ minimum: 0 }),
+      },
       { additionalProperties: false },
     ),
     newsInput: Type.Object(
       {
-        fields: Type.Array(Type.Union([Type.Literal("category"), Type.Literal("subcategory"), Type.Literal("title"), Type.Literal("abstract")]), { minItems: 1 }),
+        fields: Type.Array(Type.Union([Type.Literal("category"), Type.Literal("subcategory"), Type.Literal("title"), Type.Literal("abstract")]), {
+          minItems: 1,
+        }),
         maxLength: Type.Integer({ minimum: 1, maximum: 4096 }),
       },
       { additionalProperties: false },
@@ -99,7 +104,9 @@ function describe(e: ErrorObject, all: ErrorObject[]): string {
   if (e.keyword === "additionalProperties") return "is not a known field";
   if (e.keyword === "required") return "is required";
   if (e.keyword === "const") {
-    const allowed = all.filter((x) => x.keyword === "const" && x.instancePath === e.instancePath).map((x) => JSON.stringify((x.params as { allowedValue: unknown }).allowedValue));
+    const allowed = all
+      .filter((x) => x.keyword === "const" && x.instancePath === e.instancePath)
+      .map((x) => JSON.stringify((x.params as { allowedValue: unknown }).allowedValue));
     return allowed.length > 1 ? `must be one of ${allowed.join(", ")}` : `must be ${allowed[0]}`;
   }
   return e.message ?? "is invalid";

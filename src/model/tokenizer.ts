@@ -51,7 +51,10 @@ export class TextTokenizer {
   }
 
   news(n: NewsText): number[] {
-    return this.join(this.fields.map((f) => n[f]), this.newsMax);
+    return this.join(
+      this.fields.map((f) => n[f]),
+      this.newsMax,
+    );
   }
 
   /** Titles newest first, as the siamese user encoder reads them. */

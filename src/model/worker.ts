@@ -33,9 +33,7 @@ export interface WorkerRequest {
   matrix?: SharedMatrix;
 }
 
-export type WorkerReply =
-  | { id: number; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> }
-  | { id: number; error: string };
+export type WorkerReply = { id: number; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> } | { id: number; error: string };
 
 export type WorkerHello = { ready: true; provider: Provider; logs: string[] } | { ready: false; error: string };
 
@@ -52,7 +50,8 @@ async function start(): Promise<void> {
     user = init.userModel === init.newsModel ? news : await openSession(init.userModel, init.userFile, opts);
     // On the provider the encoders got: one fallback line, not another, and scoring on the same device.
     topk = init.topkModel ? await openSession(init.topkModel, "topk.onnx", { ...opts, providers: [news.provider] }) : null;
-    if (topk && topk.session.inputNames.join() !== TOPK_IO.inputs.join()) throw new Error(`topk.onnx has inputs ${topk.session.inputNames.join(", ")}, not ${TOPK_IO.inputs.join(", ")}`);
+    if (topk && topk.session.inputNames.join() !== TOPK_IO.inputs.join())
+      throw new Error(`topk.onnx has inputs ${topk.session.inputNames.join(", ")}, not ${TOPK_IO.inputs.join(", ")}`);
   } catch (err) {
     parentPort!.postMessage({ ready: false, error: (err as Error).message } satisfies WorkerHello);
     return;

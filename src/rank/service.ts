@@ -38,7 +38,13 @@ export class RankService {
   }
 
   /** The user vector for a known history, from the cache or the encoder. */
-  async userVector(userId: string | undefined, known: string[], slots: number[], deadline?: number, signal?: AbortSignal): Promise<{ user: UserVector; hit: boolean }> {
+  async userVector(
+    userId: string | undefined,
+    known: string[],
+    slots: number[],
+    deadline?: number,
+    signal?: AbortSignal,
+  ): Promise<{ user: UserVector; hit: boolean }> {
     let stop = this.metrics.stage("cache_lookup");
     const key = this.cache.key(userId, known);
     const cached = this.cache.get(key);

@@ -68,7 +68,7 @@ export function makeNews(rng: Random, i: number, total: number): SynthNews {
   const abstractWords: string[] = [];
   const n = rng.chance(0.1) ? 0 : rng.int(12, 28);
   for (let k = 0; k < n; k++) abstractWords.push(word(rng, rng.pick(["C", "S", "G", "G", "N"]), topic, sub));
-  const abstract = n ? capitalise(abstractWords.join(" ")) + "." : "";
+  const abstract = n ? `${capitalise(abstractWords.join(" "))}.` : "";
   const publishedAt = new Date(BASE + Math.floor((SPAN_MS * i) / Math.max(total, 1)));
   return { id: `N${i + 1}`, category: topic.category, subcategory: sub, title, abstract, publishedAt };
 }
@@ -93,7 +93,11 @@ function affinity(u: User, n: SynthNews): number {
 /** Index of news by category, so that on-interest picks need no scan. */
 class Pool {
   readonly byCategory = new Map<string, number[]>();
-  constructor(readonly items: SynthNews[], readonly lo: number, readonly hi: number) {
+  constructor(
+    readonly items: SynthNews[],
+    readonly lo: number,
+    readonly hi: number,
+  ) {
     for (let i = lo; i < hi; i++) {
       const c = items[i]!.category;
       let list = this.byCategory.get(c);
@@ -130,7 +134,7 @@ function formatTime(d: Date): string {
 }
 
 function newsRow(n: SynthNews): string {
-  return [n.id, n.category, n.subcategory, n.title, n.abstract, "", "[]", "[]"].join("\t") + "\n";
+  return `${[n.id, n.category, n.subcategory, n.title, n.abstract, "", "[]", "[]"].join("\t")}\n`;
 }
 
 function impressionRow(rng: Random, iid: number, u: User, history: number[], pool: Pool, noise: number, items: SynthNews[]): string {

@@ -56,39 +56,147 @@ const rows: Row[] = [
   { name: "history at maxHistory", method: "Rank", body: { history: ids(50) }, check: items(10) },
   { name: "history over the body limit", method: "Rank", body: { history: ids(20_000) }, error: bad("PAYLOAD_TOO_LARGE"), foreignGrpcMessage: true },
   { name: "empty userId", method: "Rank", body: { userId: "", history: [] }, error: invalid("userId", "must NOT have fewer than 1 characters") },
-  { name: "empty candidates (absent in proto3: retrieve)", method: "Rank", body: { history: [], candidates: [] }, error: invalid("candidates", "must NOT have fewer than 1 items"), only: "http" },
-  { name: "candidates over maxCandidates", method: "Rank", body: { history: [], candidates: ids(41) }, error: invalid("candidates", "must NOT have more than 40 items") },
-  { name: "empty candidate id", method: "Rank", body: { history: [], candidates: ["N1", ""] }, error: invalid("candidates/1", "must NOT have fewer than 1 characters") },
-  { name: "rerank without k returns every known candidate", method: "Rank", body: { history: ["N1"], candidates: [...ids(25, "N"), "unknown-1"] }, check: (a) => { assert.equal(a.mode, "rerank"); assert.equal(a.items.length, 25); } },
+  {
+    name: "empty candidates (absent in proto3: retrieve)",
+    method: "Rank",
+    body: { history: [], candidates: [] },
+    error: invalid("candidates", "must NOT have fewer than 1 items"),
+    only: "http",
+  },
+  {
+    name: "candidates over maxCandidates",
+    method: "Rank",
+    body: { history: [], candidates: ids(41) },
+    error: invalid("candidates", "must NOT have more than 40 items"),
+  },
+  {
+    name: "empty candidate id",
+    method: "Rank",
+    body: { history: [], candidates: ["N1", ""] },
+    error: invalid("candidates/1", "must NOT have fewer than 1 characters"),
+  },
+  {
+    name: "rerank without k returns every known candidate",
+    method: "Rank",
+    body: { history: ["N1"], candidates: [...ids(25, "N"), "unknown-1"] },
+    check: (a) => {
+      assert.equal(a.mode, "rerank");
+      assert.equal(a.items.length, 25);
+    },
+  },
   { name: "rerank k caps", method: "Rank", body: { history: ["N1"], candidates: ids(25), k: 3 }, check: items(3) },
   { name: "rerank k never pads", method: "Rank", body: { history: ["N1"], candidates: ids(5), k: 20 }, check: items(5) },
   { name: "empty filter", method: "Rank", body: { history: ["N1"], filter: {} }, check: items(10) },
-  { name: "empty category list (absent in proto3)", method: "Rank", body: { history: [], filter: { categories: [] } }, error: invalid("filter/categories", "must NOT have fewer than 1 items"), only: "http" },
-  { name: "empty category", method: "Rank", body: { history: [], filter: { categories: [""] } }, error: invalid("filter/categories/0", "must NOT have fewer than 1 characters") },
+  {
+    name: "empty category list (absent in proto3)",
+    method: "Rank",
+    body: { history: [], filter: { categories: [] } },
+    error: invalid("filter/categories", "must NOT have fewer than 1 items"),
+    only: "http",
+  },
+  {
+    name: "empty category",
+    method: "Rank",
+    body: { history: [], filter: { categories: [""] } },
+    error: invalid("filter/categories/0", "must NOT have fewer than 1 characters"),
+  },
   { name: "maxAgeHours 0", method: "Rank", body: { history: [], filter: { maxAgeHours: 0 } }, error: invalid("filter/maxAgeHours", "must be > 0") },
   { name: "unknown field", method: "Rank", body: { history: [], colour: "red" }, error: invalid("colour", "is not a known field"), only: "http" },
-  { name: "unknown filter field", method: "Rank", body: { history: [], filter: { colour: "red" } }, error: invalid("filter/colour", "is not a known field"), only: "http" },
+  {
+    name: "unknown filter field",
+    method: "Rank",
+    body: { history: [], filter: { colour: "red" } },
+    error: invalid("filter/colour", "is not a known field"),
+    only: "http",
+  },
   // upsert: dates, strings, arrays, duplicates
   { name: "publishedAt in UTC", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01T12:00:00Z" })] }, check: upserted(1) },
-  { name: "publishedAt with an offset and fractions", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01T12:00:00.123+02:00" })] }, check: upserted(1) },
+  {
+    name: "publishedAt with an offset and fractions",
+    method: "UpsertNews",
+    body: { items: [item({ publishedAt: "2024-05-01T12:00:00.123+02:00" })] },
+    check: upserted(1),
+  },
   { name: "publishedAt with a space for T", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01 12:00:00Z" })] }, check: upserted(1) },
-  { name: "publishedAt on a leap second (Date.parse cannot read it)", method: "UpsertNews", body: { items: [item({ publishedAt: "2016-12-31T23:59:60Z" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
+  {
+    name: "publishedAt on a leap second (Date.parse cannot read it)",
+    method: "UpsertNews",
+    body: { items: [item({ publishedAt: "2016-12-31T23:59:60Z" })] },
+    error: invalid("items/0/publishedAt", 'must match format "date-time"'),
+  },
   { name: "publishedAt in lower case", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01t12:00:00z" })] }, check: upserted(1) },
-  { name: "publishedAt without a time zone", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01T12:00:00" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
-  { name: "publishedAt a date only", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-05-01" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
-  { name: "publishedAt on 30 February", method: "UpsertNews", body: { items: [item({ publishedAt: "2024-02-30T00:00:00Z" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
-  { name: "publishedAt in words", method: "UpsertNews", body: { items: [item({ publishedAt: "yesterday" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
-  { name: "publishedAt empty", method: "UpsertNews", body: { items: [item({ publishedAt: "" })] }, error: invalid("items/0/publishedAt", 'must match format "date-time"') },
-  { name: "a full item", method: "UpsertNews", body: { items: [item({ abstract: "", category: "weather", subcategory: "storms", url: "https://example.com/c1" })] }, check: upserted(1) },
+  {
+    name: "publishedAt without a time zone",
+    method: "UpsertNews",
+    body: { items: [item({ publishedAt: "2024-05-01T12:00:00" })] },
+    error: invalid("items/0/publishedAt", 'must match format "date-time"'),
+  },
+  {
+    name: "publishedAt a date only",
+    method: "UpsertNews",
+    body: { items: [item({ publishedAt: "2024-05-01" })] },
+    error: invalid("items/0/publishedAt", 'must match format "date-time"'),
+  },
+  {
+    name: "publishedAt on 30 February",
+    method: "UpsertNews",
+    body: { items: [item({ publishedAt: "2024-02-30T00:00:00Z" })] },
+    error: invalid("items/0/publishedAt", 'must match format "date-time"'),
+  },
+  {
+    name: "publishedAt in words",
+    method: "UpsertNews",
+    body: { items: [item({ publishedAt: "yesterday" })] },
+    error: invalid("items/0/publishedAt", 'must match format "date-time"'),
+  },
+  {
+    name: "publishedAt empty",
+    method: "UpsertNews",
+    body: { items: [item({ publishedAt: "" })] },
+    error: invalid("items/0/publishedAt", 'must match format "date-time"'),
+  },
+  {
+    name: "a full item",
+    method: "UpsertNews",
+    body: { items: [item({ abstract: "", category: "weather", subcategory: "storms", url: "https://example.com/c1" })] },
+    check: upserted(1),
+  },
   { name: "empty id", method: "UpsertNews", body: { items: [item({ id: "" })] }, error: invalid("items/0/id", "must NOT have fewer than 1 characters") },
-  { name: "empty title", method: "UpsertNews", body: { items: [item({ title: "" })] }, error: invalid("items/0/title", "must NOT have fewer than 1 characters") },
+  {
+    name: "empty title",
+    method: "UpsertNews",
+    body: { items: [item({ title: "" })] },
+    error: invalid("items/0/title", "must NOT have fewer than 1 characters"),
+  },
   { name: "blank title", method: "UpsertNews", body: { items: [item({ title: "   " })] }, error: invalid("items/0/title") },
-  { name: "title absent (empty in proto3)", method: "UpsertNews", body: { items: [{ id: "C1" }] }, error: invalid("items/0/title", "is required"), only: "http" },
+  {
+    name: "title absent (empty in proto3)",
+    method: "UpsertNews",
+    body: { items: [{ id: "C1" }] },
+    error: invalid("items/0/title", "is required"),
+    only: "http",
+  },
   { name: "no items", method: "UpsertNews", body: { items: [] }, error: invalid("items", "must NOT have fewer than 1 items") },
   { name: "items absent", method: "UpsertNews", body: {}, error: invalid("items", "must NOT have fewer than 1 items"), only: "grpc" },
-  { name: "too many items", method: "UpsertNews", body: { items: ids(1001).map((id) => ({ id, title: "t" })) }, error: invalid("items", "must NOT have more than 1000 items") },
-  { name: "duplicate ids in one batch", method: "UpsertNews", body: { items: [item(), item({ title: "again" })] }, error: invalid("items/1/id", "duplicate id C1 in one batch") },
-  { name: "unknown item field", method: "UpsertNews", body: { items: [item({ colour: "red" })] }, error: invalid("items/0/colour", "is not a known field"), only: "http" },
+  {
+    name: "too many items",
+    method: "UpsertNews",
+    body: { items: ids(1001).map((id) => ({ id, title: "t" })) },
+    error: invalid("items", "must NOT have more than 1000 items"),
+  },
+  {
+    name: "duplicate ids in one batch",
+    method: "UpsertNews",
+    body: { items: [item(), item({ title: "again" })] },
+    error: invalid("items/1/id", "duplicate id C1 in one batch"),
+  },
+  {
+    name: "unknown item field",
+    method: "UpsertNews",
+    body: { items: [item({ colour: "red" })] },
+    error: invalid("items/0/colour", "is not a known field"),
+    only: "http",
+  },
   // news by id
   { name: "get a known id", method: "GetNews", body: { id: "N7" }, check: (a) => assert.equal(a.id, "N7") },
   { name: "get an unknown id", method: "GetNews", body: { id: "nope" }, error: bad("NOT_FOUND", undefined, "news nope not found") },
@@ -119,8 +227,16 @@ describe("the request contract is the same over HTTP and gRPC", () => {
     const auth = { authorization: `Bearer ${TOKEN}` };
     const id = encodeURIComponent(String(row.body.id));
     const [method, path, body] =
-      row.method === "Rank" ? ["POST", "/rank", row.body] : row.method === "UpsertNews" ? ["PUT", "/news", row.body] : [row.method === "GetNews" ? "GET" : "DELETE", `/news/${id}`, undefined];
-    const res = await fetch(`${s.url}${path}`, { method, headers: { ...auth, ...(body ? { "content-type": "application/json" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+      row.method === "Rank"
+        ? ["POST", "/rank", row.body]
+        : row.method === "UpsertNews"
+          ? ["PUT", "/news", row.body]
+          : [row.method === "GetNews" ? "GET" : "DELETE", `/news/${id}`, undefined];
+    const res = await fetch(`${s.url}${path}`, {
+      method,
+      headers: { ...auth, ...(body ? { "content-type": "application/json" } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     const answer = (await res.json()) as Answer;
     if (res.ok) return { ok: true, answer };
     return { ok: false, status: res.status, code: answer.error.code, field: answer.error.field, message: answer.error.message };
@@ -160,7 +276,10 @@ describe("the request contract is the same over HTTP and gRPC", () => {
       if (g) expectOutcome(row, g, "grpc");
       if (!h || !g) return;
       if (h.ok && g.ok && row.method === "Rank") {
-        assert.deepEqual(g.answer.items.map((i: Answer) => i.newsId), h.answer.items.map((i: Answer) => i.newsId));
+        assert.deepEqual(
+          g.answer.items.map((i: Answer) => i.newsId),
+          h.answer.items.map((i: Answer) => i.newsId),
+        );
       }
       if (!h.ok && !g.ok && !row.foreignGrpcMessage) {
         assert.equal(g.field, h.field);

@@ -22,9 +22,20 @@ interface JsonSchema {
 }
 
 const JSON_TYPE: Record<string, string> = {
-  string: "string", bool: "boolean", double: "number", float: "number",
-  int32: "integer", sint32: "integer", sfixed32: "integer", int64: "integer", sint64: "integer", sfixed64: "integer",
-  uint32: "integer", fixed32: "integer", uint64: "integer", fixed64: "integer",
+  string: "string",
+  bool: "boolean",
+  double: "number",
+  float: "number",
+  int32: "integer",
+  sint32: "integer",
+  sfixed32: "integer",
+  int64: "integer",
+  sint64: "integer",
+  sfixed64: "integer",
+  uint32: "integer",
+  fixed32: "integer",
+  uint64: "integer",
+  fixed64: "integer",
 };
 const UNSIGNED = new Set(["uint32", "fixed32", "uint64", "fixed64"]);
 
@@ -53,7 +64,8 @@ function disagreements(type: protobuf.Type, schema: JsonSchema, path = type.name
     }
     // proto3 sends a plain scalar's default as nothing, so only an `optional` field can say "not given".
     const explicit = f.options?.proto3_optional === true;
-    if (!f.repeated && explicit === required.has(name)) out.push(`${at}: ${explicit ? "optional" : "not optional"} in the proto, ${required.has(name) ? "required" : "optional"} in the schema`);
+    if (!f.repeated && explicit === required.has(name))
+      out.push(`${at}: ${explicit ? "optional" : "not optional"} in the proto, ${required.has(name) ? "required" : "optional"} in the schema`);
   }
   return out;
 }
@@ -80,7 +92,13 @@ for (const [message, schema] of pairs) {
 test("the check sees a drift: a renamed, a retyped and a no longer optional field", () => {
   const drifted = Type.Object({ userID: Type.Optional(Type.String()), history: Type.String(), k: Type.Integer({ minimum: 1 }) });
   const found = disagreements(messageType("RankRequest"), drifted as JsonSchema).join("\n");
-  for (const what of ["RankRequest.userID: in the schema", "RankRequest.userId: in the proto", "RankRequest.history: repeated true", "RankRequest.k: optional in the proto, required"]) assert.ok(found.includes(what), `${what} in\n${found}`);
+  for (const what of [
+    "RankRequest.userID: in the schema",
+    "RankRequest.userId: in the proto",
+    "RankRequest.history: repeated true",
+    "RankRequest.k: optional in the proto, required",
+  ])
+    assert.ok(found.includes(what), `${what} in\n${found}`);
 });
 
 test("every method of the proto service is an operation of the API, and the reverse", () => {

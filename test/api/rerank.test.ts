@@ -28,7 +28,11 @@ describe("rerank returns every known candidate unless k is given", () => {
   async function overAll(body: Record<string, unknown>): Promise<{ newsId: string; score: number }[][]> {
     const json = await post(`${s.url}/rank`, body);
     assert.equal(json.status, 200, JSON.stringify(json.body));
-    const res = await fetch(`${s.url}/rank`, { method: "POST", headers: { "content-type": "application/x-protobuf", accept: "application/x-protobuf" }, body: Buffer.from(encode(messageType("RankRequest"), body)) });
+    const res = await fetch(`${s.url}/rank`, {
+      method: "POST",
+      headers: { "content-type": "application/x-protobuf", accept: "application/x-protobuf" },
+      body: Buffer.from(encode(messageType("RankRequest"), body)),
+    });
     assert.equal(res.status, 200);
     const pb = decode(messageType("RankResponse"), new Uint8Array(await res.arrayBuffer())) as any;
     const g = await call<any>(client, "Rank", body);
@@ -40,7 +44,10 @@ describe("rerank returns every known candidate unless k is given", () => {
     for (const items of await overAll({ history: ids.slice(0, 5), candidates })) {
       assert.deepEqual(new Set(newsIds({ items })), new Set(candidates.slice(0, 30)));
       const scores = items.map((i) => i.score);
-      assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
+      assert.deepEqual(
+        scores,
+        [...scores].sort((a, b) => b - a),
+      );
     }
     const r = await post(`${s.url}/rank`, { history: ids.slice(0, 5), candidates });
     assert.deepEqual(r.body.unknownCandidates, ["unknown-a", "unknown-b"]);
@@ -53,7 +60,8 @@ describe("rerank returns every known candidate unless k is given", () => {
   test("k caps the answer and never pads it", async () => {
     const candidates = ids.slice(200, 230);
     const all = await overAll({ history: ids.slice(0, 5), candidates });
-    for (const items of await overAll({ history: ids.slice(0, 5), candidates, k: 7 })) assert.deepEqual(newsIds({ items }), newsIds({ items: all[0]! }).slice(0, 7));
+    for (const items of await overAll({ history: ids.slice(0, 5), candidates, k: 7 }))
+      assert.deepEqual(newsIds({ items }), newsIds({ items: all[0]! }).slice(0, 7));
     for (const items of await overAll({ history: ids.slice(0, 5), candidates: candidates.slice(0, 4), k: 50 })) assert.equal(items.length, 4);
   });
 

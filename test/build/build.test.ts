@@ -14,14 +14,19 @@ import { post, ROOT } from "../helpers.ts";
 const MAIN = join(ROOT, "dist/cli/main.js");
 
 function jsFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? jsFiles(join(dir, e.name)) : e.name.endsWith(".js") ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? jsFiles(join(dir, e.name)) : e.name.endsWith(".js") ? [join(dir, e.name)] : [],
+  );
 }
 
 test("npm run build compiles every source, and no compiled module imports TypeScript or tsx", { timeout: 120_000 }, () => {
   const r = spawnSync("npm", ["run", "build"], { cwd: ROOT, encoding: "utf8" });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const files = jsFiles(join(ROOT, "dist"));
-  assert.ok(files.some((f) => f.endsWith(join("model", "worker.js"))), "the encoder worker is compiled");
+  assert.ok(
+    files.some((f) => f.endsWith(join("model", "worker.js"))),
+    "the encoder worker is compiled",
+  );
   for (const f of files) {
     const text = readFileSync(f, "utf8");
     assert.doesNotMatch(text, /\bfrom\s+["'][^"']+\.ts["']|import\(\s*["'][^"']+\.ts["']/, `${f} imports a .ts path`);

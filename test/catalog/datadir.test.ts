@@ -49,7 +49,9 @@ async function assertServes(dataDir: string, present: string[], label: string): 
   }
 }
 
-test("a crash between the two renames of the earlier swap (no snapshot folder, only its temporaries) is recovered, not replaced by demo news", { timeout: 120_000 }, async () => {
+test("a crash between the two renames of the earlier swap (no snapshot folder, only its temporaries) is recovered, not replaced by demo news", {
+  timeout: 120_000,
+}, async () => {
   const dir = tmp();
   try {
     const records = ids("B", 40).map((id, i) => upsertRecord(i + 1, id));
@@ -84,7 +86,9 @@ test("a data dir of the earlier layout (snapshot/ and an old-framing log) loads 
   }
 });
 
-test("a log that was compacted (starts after seq 1) with no loadable snapshot refuses to start, naming the data dir and what is missing", { timeout: 120_000 }, async () => {
+test("a log that was compacted (starts after seq 1) with no loadable snapshot refuses to start, naming the data dir and what is missing", {
+  timeout: 120_000,
+}, async () => {
   const dir = tmp();
   try {
     const wal = await WriteAheadLog.open(join(dir, "wal.log"));
@@ -105,7 +109,9 @@ test("a log that was compacted (starts after seq 1) with no loadable snapshot re
   }
 });
 
-test("a broken newest snapshot: the previous one is used while the log covers the gap, and the start refuses once it does not", { timeout: 120_000 }, async () => {
+test("a broken newest snapshot: the previous one is used while the log covers the gap, and the start refuses once it does not", {
+  timeout: 120_000,
+}, async () => {
   const dir = tmp();
   try {
     const catalog = modelCatalog(ids("A", 60));

@@ -12,7 +12,11 @@ import { join } from "node:path";
 import { json, ROOT } from "../helpers.ts";
 
 function start(dataDir: string): Promise<{ proc: ChildProcess; url: string; log: () => string; exited: Promise<unknown> }> {
-  const proc = spawn(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dataDir, "--demo-news", "200", "--compact-interval-seconds", "1"], { stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(
+    process.execPath,
+    [join(ROOT, "bin/newsrec.mjs"), "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dataDir, "--demo-news", "200", "--compact-interval-seconds", "1"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   let log = "";
   const exited = new Promise((r) => proc.once("exit", r));
   return new Promise((resolve, reject) => {
@@ -53,7 +57,11 @@ test("SIGKILL in the middle of a stream of writes loses no acknowledged write", 
         while (!stop) {
           const id = `W${n++}`;
           try {
-            const res = await fetch(`${s.url}/news`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ items: [{ id, title: `Storm forecast update ${id}`, category: "weather" }] }) });
+            const res = await fetch(`${s.url}/news`, {
+              method: "PUT",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ items: [{ id, title: `Storm forecast update ${id}`, category: "weather" }] }),
+            });
             if (res.status === 200) {
               present.add(id);
               count("upserts");
@@ -107,7 +115,12 @@ test("concurrent writes are each logged once, keep their order, and survive SIGK
   const ids = Array.from({ length: 30 }, (_, i) => `G${i}`);
   const s = await start(dir);
   try {
-    const put = (id: string) => fetch(`${s.url}/news`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ items: [{ id, title: `Election results ${id}`, category: "news" }] }) });
+    const put = (id: string) =>
+      fetch(`${s.url}/news`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ items: [{ id, title: `Election results ${id}`, category: "news" }] }),
+      });
     assert.deepEqual(new Set((await Promise.all(ids.map(put))).map((r) => r.status)), new Set([200]));
     // Every id deleted twice at once: exactly one of the two deletes finds it.
     const dels = await Promise.all([...ids, ...ids].map((id) => fetch(`${s.url}/news/${id}`, { method: "DELETE" })));

@@ -21,7 +21,11 @@ test("the log on a full disk: an append fails whole and is cut back; a snapshot 
   const dir = join(disk.dir, "unit");
   mkdirSync(dir);
   const filler = join(disk.dir, "filler-unit");
-  const rec = (seq: number, kib: number): WalRecord => ({ seq, op: "upsert", items: [{ meta: { id: `u${seq}`, title: "x".repeat(kib * 1024) }, vector: "AAAA" }] });
+  const rec = (seq: number, kib: number): WalRecord => ({
+    seq,
+    op: "upsert",
+    items: [{ meta: { id: `u${seq}`, title: "x".repeat(kib * 1024) }, vector: "AAAA" }],
+  });
   const catalog = new Catalog(4, "fp", { m: 16, efConstruction: 100, efSearch: 50, exactMaxItems: 0, maxAgeHours: 0, phi: 8 }, 16);
   for (let i = 0; i < 200; i++) catalog.upsert({ id: `c${i}`, title: `t${i}` }, Float32Array.from([Math.cos(i), Math.sin(i), 0.5, 1]));
   const info = { model: { name: "m", version: "1" }, lastSeq: 1, hnsw: { m: 16, efConstruction: 100 } };
@@ -32,7 +36,10 @@ test("the log on a full disk: an append fails whole and is cut back; a snapshot 
     await wal.append([rec(1, 1)]);
     const good = wal.size;
     fill(filler);
-    const err = await wal.append([rec(2, 64)]).then(() => null, (e: unknown) => e);
+    const err = await wal.append([rec(2, 64)]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof WalWriteError, String(err));
     assert.equal(err.errno, "ENOSPC");
     assert.equal(err.code, "UNAVAILABLE");
@@ -41,11 +48,17 @@ test("the log on a full disk: an append fails whole and is cut back; a snapshot 
     assert.equal(readPointer(dir), pointer, "the pointer is unchanged");
     assert.equal(checkSnapshot(join(dir, pointer!)).lastSeq, 1, "the previous snapshot is whole");
     assert.deepEqual(readdirSync(join(dir, "snapshots")), [pointer!.split("/")[1]], "no half-written folder is left");
-    assert.deepEqual(readWal(join(dir, "wal.log")).records.map((r) => r.seq), [1]);
+    assert.deepEqual(
+      readWal(join(dir, "wal.log")).records.map((r) => r.seq),
+      [1],
+    );
     rmSync(filler);
     await wal.append([rec(3, 64)]);
     await wal.close();
-    assert.deepEqual(readWal(join(dir, "wal.log")).records.map((r) => r.seq), [1, 3]);
+    assert.deepEqual(
+      readWal(join(dir, "wal.log")).records.map((r) => r.seq),
+      [1, 3],
+    );
     await swapSnapshot(catalog, dir, { ...info, lastSeq: 3 });
     assert.notEqual(readPointer(dir), pointer);
   } finally {

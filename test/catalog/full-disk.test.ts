@@ -43,7 +43,9 @@ async function assertRestored(dataDir: string, acked: Set<string>, refused: Set<
   }
 }
 
-test("a full data disk: 503 UNAVAILABLE naming ENOSPC, reads go on, writes recover without traffic, nothing refused survives kill -9", { timeout: 240_000 }, async (t) => {
+test("a full data disk: 503 UNAVAILABLE naming ENOSPC, reads go on, writes recover without traffic, nothing refused survives kill -9", {
+  timeout: 240_000,
+}, async (t) => {
   if (!disk.mounted) return t.skip(disk.why);
   const dataDir = join(disk.dir, "server");
   const filler = join(disk.dir, "filler");
@@ -52,7 +54,9 @@ test("a full data disk: 503 UNAVAILABLE naming ENOSPC, reads go on, writes recov
   const s = await startServer(dataDir, ["--demo-news", "20"]);
   try {
     for (let i = 0; i < 3; i++) assert.equal((await putNews(s.url, batch(`before${i}`))).status, 200);
-    batch("before0").concat(batch("before1"), batch("before2")).forEach((x) => acked.add(x.id));
+    batch("before0")
+      .concat(batch("before1"), batch("before2"))
+      .forEach((x) => acked.add(x.id));
     fill(filler);
     const r = await putUntilRefused(s, "full", acked, refused, 5);
     assert.equal(r.status, 503, JSON.stringify(r.body));
@@ -66,7 +70,11 @@ test("a full data disk: 503 UNAVAILABLE naming ENOSPC, reads go on, writes recov
     await s.waitFor(/write-ahead log: write not saved: the data disk is full \(ENOSPC\)/);
     // Reads go on.
     assert.equal(await status(`${s.url}/news/before0-0`), 200);
-    const rank = await fetch(`${s.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ history: ["before0-0", "before1-3"], k: 5 }) });
+    const rank = await fetch(`${s.url}/rank`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ history: ["before0-0", "before1-3"], k: 5 }),
+    });
     assert.equal(rank.status, 200, await rank.text());
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
     assert.ok(Number(/^newsrec_wal_write_failures_total\{cause="ENOSPC"\} (\d+)$/m.exec(metrics)?.[1]) >= 4, "failures counted by cause");

@@ -102,7 +102,8 @@ test("the committed fixtures are what make.mjs writes", () => {
   try {
     const r = spawnSync(process.execPath, [join(FIXTURES, "make.mjs"), dir], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
-    for (const f of ["news.tsv", "behaviors.tsv"]) assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(FIXTURES, f))), `${f} differs: run node test/fixtures/mind-rules/make.mjs`);
+    for (const f of ["news.tsv", "behaviors.tsv"])
+      assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(FIXTURES, f))), `${f} differs: run node test/fixtures/mind-rules/make.mjs`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -110,7 +111,10 @@ test("the committed fixtures are what make.mjs writes", () => {
 
 test("news.tsv rules: byte-order marks, CRLF and CR, trimming, refusals with reasons, the first of a duplicate id wins", async () => {
   const r = await tsNews(join(FIXTURES, "news.tsv"));
-  assert.deepEqual(r.rows.map((n) => n.id), ["N1", "N2", "N3", "N4", "N12", "N14", "N15", "N16", "N-17"]);
+  assert.deepEqual(
+    r.rows.map((n) => n.id),
+    ["N1", "N2", "N3", "N4", "N12", "N14", "N15", "N16", "N-17"],
+  );
   assert.deepEqual(r.problems, NEWS_PROBLEMS);
   const byId = new Map(r.rows.map((n) => [n.id, n]));
   assert.equal(byId.get("N2")!.title, "A CRLF line", "the CR of CRLF is not part of the last column");
@@ -141,26 +145,47 @@ test("the trainer's reader returns the same rows and refusals as the server's on
 });
 
 test("the trainer drops and counts ids missing from news.tsv, keeping the row", { skip: PY_SKIP }, () => {
-  const code = "import json, sys; from mind import Skips, read_dir; s = Skips(); n, b = read_dir(sys.argv[1], s); print(json.dumps([s.as_dict(), [[i.iid, i.history, i.candidates] for i in b]]))";
+  const code =
+    "import json, sys; from mind import Skips, read_dir; s = Skips(); n, b = read_dir(sys.argv[1], s); print(json.dumps([s.as_dict(), [[i.iid, i.history, i.candidates] for i in b]]))";
   const r = spawnSync(PYTHON, ["-c", code, FIXTURES], { cwd: TRAINING, encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const [skips, rows] = JSON.parse(r.stdout);
   assert.deepEqual(skips, { badNewsRows: 11, badBehaviorRows: 10, unknownHistoryIds: 1, unknownCandidateIds: 1 });
-  assert.deepEqual(rows[4], ["14", ["N1"], [["N2", 0], ["N4", 1]]]);
+  assert.deepEqual(rows[4], [
+    "14",
+    ["N1"],
+    [
+      ["N2", 0],
+      ["N4", 1],
+    ],
+  ]);
 });
 
 test("the trainer reads a spreadsheet-saved folder (byte-order marks, CRLF) and keeps the first of a duplicate id", { skip: PY_SKIP }, () => {
   const dir = mkdtempSync(join(tmpdir(), "mind-crlf-"));
   try {
     const row = (id: string, title: string) => [id, "news", "newsus", title, "", "", "[]", "[]"].join("\t");
-    writeFileSync(join(dir, "news.tsv"), "\ufeff" + [row("N1", "Storm hits the coast"), row("N2", "Markets rally"), row("N2", "A later duplicate"), ""].join("\r\n"));
-    writeFileSync(join(dir, "behaviors.tsv"), "\ufeff" + ["1\tU1\tt\tN1\tN2-1 N1-0", "2\tU2\tt\tN2\tN1-1 N2-0", ""].join("\r\n"));
-    const code = "import json, sys; from mind import Skips, read_dir; s = Skips(); n, b = read_dir(sys.argv[1], s); print(json.dumps([s.as_dict(), {k: v.title for k, v in n.items()}, [i.candidates for i in b]]))";
+    writeFileSync(
+      join(dir, "news.tsv"),
+      `\ufeff${[row("N1", "Storm hits the coast"), row("N2", "Markets rally"), row("N2", "A later duplicate"), ""].join("\r\n")}`,
+    );
+    writeFileSync(join(dir, "behaviors.tsv"), `\ufeff${["1\tU1\tt\tN1\tN2-1 N1-0", "2\tU2\tt\tN2\tN1-1 N2-0", ""].join("\r\n")}`);
+    const code =
+      "import json, sys; from mind import Skips, read_dir; s = Skips(); n, b = read_dir(sys.argv[1], s); print(json.dumps([s.as_dict(), {k: v.title for k, v in n.items()}, [i.candidates for i in b]]))";
     const r = spawnSync(PYTHON, ["-c", code, dir], { cwd: TRAINING, encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     const [skips, titles, candidates] = JSON.parse(r.stdout);
     assert.deepEqual(titles, { N1: "Storm hits the coast", N2: "Markets rally" });
-    assert.deepEqual(candidates, [[["N2", 1], ["N1", 0]], [["N1", 1], ["N2", 0]]]);
+    assert.deepEqual(candidates, [
+      [
+        ["N2", 1],
+        ["N1", 0],
+      ],
+      [
+        ["N1", 1],
+        ["N2", 0],
+      ],
+    ]);
     assert.deepEqual(skips, { badNewsRows: 1, badBehaviorRows: 0, unknownHistoryIds: 0, unknownCandidateIds: 0 });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -29,7 +29,10 @@ test("JSON Lines: a byte-order mark and CRLF endings leave ids and titles as wri
     writeFileSync(p, BOM + ['{"id":"N25031","title":"Storm hits the coast"}', '{"id":"N2","title":"Markets rally","category":"finance"}', ""].join("\r\n"));
     const r = await readNewsFile(p);
     assert.deepEqual(r.problems, []);
-    assert.deepEqual(r.items, [{ id: "N25031", title: "Storm hits the coast" }, { id: "N2", title: "Markets rally", category: "finance" }]);
+    assert.deepEqual(r.items, [
+      { id: "N25031", title: "Storm hits the coast" },
+      { id: "N2", title: "Markets rally", category: "finance" },
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -40,7 +43,9 @@ test("newsrec embed indexes the first row of a news.tsv with a byte-order mark u
   try {
     const row = (id: string, title: string) => [id, "news", "newsus", title, "", "", "[]", "[]"].join("\t");
     writeFileSync(join(dir, "news.tsv"), BOM + [row("N25031", "Storm hits the coast"), row("N2", "Markets rally"), ""].join("\r\n"));
-    const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "embed", "--news", join(dir, "news.tsv"), "--out", join(dir, "snap")], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "embed", "--news", join(dir, "news.tsv"), "--out", join(dir, "snap")], {
+      encoding: "utf8",
+    });
     assert.equal(r.status, 0, r.stderr);
     const bundle = loadBundle(DEFAULT_BUNDLE);
     const opts = catalogOptions(buildConfig(), indexPhi(bundle.manifest));

@@ -45,7 +45,8 @@ export function startServer(dataDir: string, extra: string[] = [], wrap: string[
     check();
   });
   void exited.then((code) => {
-    for (const w of watchers.splice(0)) w.fail(Object.assign(new Error(`server exited ${code} before /${w.re.source}/: ${log}`), { exitCode: code, stderr: log }));
+    for (const w of watchers.splice(0))
+      w.fail(Object.assign(new Error(`server exited ${code} before /${w.re.source}/: ${log}`), { exitCode: code, stderr: log }));
   });
   const waitFor = (re: RegExp) =>
     new Promise<RegExpExecArray>((done, fail) => {

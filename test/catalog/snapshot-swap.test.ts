@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { ROOT, startServer, status } from "./server-process.ts";
 
 const FIXTURE = join(ROOT, "test/catalog/fixtures/swap-crash.ts");
-const crashAt = (dataDir: string, step: number) => spawnSync(process.execPath, ["--import", "tsx", FIXTURE, dataDir, String(step)], { cwd: ROOT, encoding: "utf8" });
+const crashAt = (dataDir: string, step: number) =>
+  spawnSync(process.execPath, ["--import", "tsx", FIXTURE, dataDir, String(step)], { cwd: ROOT, encoding: "utf8" });
 const ids = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i}`);
 
 test("a crash before any step of a snapshot swap leaves a data dir that serves every write, never demo news", { timeout: 600_000 }, async () => {
@@ -34,8 +35,15 @@ test("a crash before any step of a snapshot swap leaves a data dir that serves e
         assert.equal(await status(`${s.url}/news/N1`), 404, `${label}: no demo news`);
         assert.doesNotMatch(s.log(), /demo catalog/, label);
         const snapshots = join(dataDir, "snapshots");
-        assert.deepEqual(readdirSync(snapshots).filter((f) => f.includes(".tmp-")), [], `${label}: leftovers removed`);
-        assert.ok(existsSync(join(dataDir, readFileSync(join(dataDir, "CURRENT"), "utf8").trim(), "manifest.json")), `${label}: CURRENT names a whole snapshot`);
+        assert.deepEqual(
+          readdirSync(snapshots).filter((f) => f.includes(".tmp-")),
+          [],
+          `${label}: leftovers removed`,
+        );
+        assert.ok(
+          existsSync(join(dataDir, readFileSync(join(dataDir, "CURRENT"), "utf8").trim(), "manifest.json")),
+          `${label}: CURRENT names a whole snapshot`,
+        );
       } finally {
         await s.kill9();
       }

@@ -26,7 +26,11 @@ test("a snapshot round-trips items, vectors, the graph and freed slots", async (
   const dir = tmp();
   try {
     const c = new Catalog(4, "fp", { ...opts, phi: 8 }, 16);
-    for (let i = 0; i < 50; i++) c.upsert({ id: `n${i}`, title: `t${i}`, category: i % 2 ? "a" : "b", publishedAt: new Date(Date.UTC(2026, 0, 1 + (i % 28))).toISOString() }, Float32Array.from([Math.cos(i), Math.sin(i), i / 50, 1]));
+    for (let i = 0; i < 50; i++)
+      c.upsert(
+        { id: `n${i}`, title: `t${i}`, category: i % 2 ? "a" : "b", publishedAt: new Date(Date.UTC(2026, 0, 1 + (i % 28))).toISOString() },
+        Float32Array.from([Math.cos(i), Math.sin(i), i / 50, 1]),
+      );
     c.delete("n7");
     c.delete("n30");
     await writeSnapshot(c, join(dir, "s"), { model: { name: "m", version: "1" }, lastSeq: 12, hnsw: { m: opts.m, efConstruction: opts.efConstruction } });
@@ -37,7 +41,10 @@ test("a snapshot round-trips items, vectors, the graph and freed slots", async (
     assert.deepEqual(r.get("n8"), c.get("n8"));
     assert.deepEqual(Array.from(r.vectorAt(r.slotOf("n9")!)), Array.from(c.vectorAt(c.slotOf("n9")!)));
     const q = Float32Array.from([1, 0.5, 0.2, 0.1]);
-    assert.deepEqual(r.search(q, 5).map((x) => x.slot), c.search(q, 5).map((x) => x.slot));
+    assert.deepEqual(
+      r.search(q, 5).map((x) => x.slot),
+      c.search(q, 5).map((x) => x.slot),
+    );
     assert.equal(r.index.deletedCount, 2);
     r.upsert({ id: "fresh", title: "x" }, Float32Array.from([1, 1, 1, 1]));
     assert.ok([c.slotOf("n8")! - 1, 30].includes(r.slotOf("fresh")!), "a freed slot is reused");
@@ -67,7 +74,12 @@ test("an interrupted embed resumes from its finished chunks", async () => {
     const items = demoNews(1200, 5);
     const o = { out: join(dir, "snap"), batch: 100, chunk: 400, inFlight: 2, inputKey: "k1", catalog: opts };
     await assert.rejects(
-      embedNews(items, enc, { ...o, onProgress: (d) => { if (d >= 800) throw new Error("interrupted"); } }),
+      embedNews(items, enc, {
+        ...o,
+        onProgress: (d) => {
+          if (d >= 800) throw new Error("interrupted");
+        },
+      }),
       /interrupted/,
     );
     assert.ok(readdirSync(`${o.out}.partial`).filter((f) => f.endsWith(".f32")).length >= 1);
@@ -88,10 +100,18 @@ test("newsrec embed reports malformed rows by line, skips them, and fails only w
   const dir = tmp();
   try {
     const good = (id: string, title: string) => [id, "news", "newsus", title, "", "", "[]", "[]"].join("\t");
-    writeFileSync(join(dir, "news.tsv"), [good("A1", "Storm hits the coast"), "only\ttwo", good("A2", "   "), [..."B1 news newsus Title x y".split(" "), "{not json", "[]"].join("\t"), good("A1", "duplicate"), good("A3", "Markets rally")].join("\n") + "\n");
+    writeFileSync(
+      join(dir, "news.tsv"),
+      `${[good("A1", "Storm hits the coast"), "only\ttwo", good("A2", "   "), [..."B1 news newsus Title x y".split(" "), "{not json", "[]"].join("\t"), good("A1", "duplicate"), good("A3", "Markets rally")].join("\n")}\n`,
+    );
     const r = cli("embed", "--news", join(dir, "news.tsv"), "--out", join(dir, "snap"));
     assert.equal(r.status, 0, r.stderr);
-    for (const [line, why] of [[2, "expected 8 tab-separated columns"], [3, "empty title"], [4, "title_entities is not a JSON array"], [5, "duplicate id A1"]] as const) {
+    for (const [line, why] of [
+      [2, "expected 8 tab-separated columns"],
+      [3, "empty title"],
+      [4, "title_entities is not a JSON array"],
+      [5, "duplicate id A1"],
+    ] as const) {
       assert.match(r.stderr, new RegExp(`news\\.tsv:${line}: skipped: ${why}`));
     }
     assert.match(r.stderr, /2 news embedded, 4 skipped/);
@@ -133,7 +153,10 @@ test("the write-ahead log: a torn tail is cut, corruption in the middle refuses 
     const whole = read(path);
     appendFileSync(path, whole.subarray(0, 12)); // half of a fourth record
     const torn = readWal(path);
-    assert.deepEqual(torn.records.map((r) => r.seq), [1, 2, 3]);
+    assert.deepEqual(
+      torn.records.map((r) => r.seq),
+      [1, 2, 3],
+    );
     assert.equal(torn.droppedBytes, 12);
     assert.equal(read(path).length, whole.length, "the torn tail is cut off the file");
     const bad = Buffer.from(whole);

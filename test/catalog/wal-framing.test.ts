@@ -13,7 +13,11 @@ import { readWal, WriteAheadLog, type WalRecord } from "../../src/catalog/wal.ts
 import { inspectWal, repairWal } from "../../src/catalog/wal-repair.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "wal-framing-"));
-const record = (seq: number): WalRecord => ({ seq, op: "upsert", items: [{ meta: { id: `n${seq}`, title: `Title ${seq}` }, vector: Buffer.alloc(64 * 4, seq).toString("base64") }] });
+const record = (seq: number): WalRecord => ({
+  seq,
+  op: "upsert",
+  items: [{ meta: { id: `n${seq}`, title: `Title ${seq}` }, vector: Buffer.alloc(64 * 4, seq).toString("base64") }],
+});
 
 /** A log of `n` records, each appended alone (its own frame); returns the bytes and each record's start. */
 async function writeLog(path: string, n: number): Promise<{ bytes: Buffer; starts: number[] }> {
@@ -70,11 +74,14 @@ test("a flipped bit in any header field or the payload mid-log refuses, names th
         const label = `${hit.what} of record ${victim + 1}`;
         const damaged = flip(bytes, starts[victim]! + hit.at, hit.bit);
         writeFileSync(path, damaged);
-        assert.throws(() => readWal(path), (err: Error) => {
-          assert.match(err.message, new RegExp(`damaged at byte ${starts[victim]} `), label);
-          assert.match(err.message, /newsrec wal repair --data-dir /, label);
-          return true;
-        });
+        assert.throws(
+          () => readWal(path),
+          (err: Error) => {
+            assert.match(err.message, new RegExp(`damaged at byte ${starts[victim]} `), label);
+            assert.match(err.message, /newsrec wal repair --data-dir /, label);
+            return true;
+          },
+        );
         assert.deepEqual(readFileSync(path), damaged, `${label}: nothing was cut`);
         const report = inspectWal(path);
         assert.deepEqual(report.damaged, [{ start: starts[victim]!, end: starts[victim + 1]! }], label);
@@ -85,7 +92,11 @@ test("a flipped bit in any header field or the payload mid-log refuses, names th
         assert.deepEqual(readFileSync(movedTo!), damaged, `${label}: the damaged original is kept`);
         const { records, droppedBytes } = readWal(path);
         assert.equal(droppedBytes, 0);
-        assert.deepEqual(records.map((r) => r.seq), Array.from({ length: 200 }, (_, i) => i + 1).filter((s) => s !== victim + 1), label);
+        assert.deepEqual(
+          records.map((r) => r.seq),
+          Array.from({ length: 200 }, (_, i) => i + 1).filter((s) => s !== victim + 1),
+          label,
+        );
         rmSync(movedTo!);
       }
     }
@@ -133,7 +144,10 @@ test("a log in the old framing is read, refused when damaged mid-log (even by a 
     // Torn in the old framing: dropped; the log comes back in the current framing.
     writeFileSync(path, bytes.subarray(0, bytes.length - 7));
     const r = readWal(path);
-    assert.deepEqual(r.records.map((x) => x.seq), records.slice(0, 99).map((x) => x.seq));
+    assert.deepEqual(
+      r.records.map((x) => x.seq),
+      records.slice(0, 99).map((x) => x.seq),
+    );
     assert.ok(r.converted);
     assert.equal(readFileSync(path)[0], 0xff, "the file now starts with the magic");
     assert.deepEqual(readWal(path).records, r.records);

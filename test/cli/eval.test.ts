@@ -32,7 +32,19 @@ test("newsrec eval runs on the real MIND sample, counting what it skips, and a s
 });
 
 test("newsrec eval --compare puts two bundles side by side with the difference", { skip: SHARED_SKIP }, () => {
-  const r = cli("eval", "--model", DEFAULT_BUNDLE, "--compare", DEFAULT_BUNDLE, "--news", join(MIND_SAMPLE, "news.tsv"), "--behaviors", join(MIND_SAMPLE, "behaviors.tsv"), "--limit", "2000");
+  const r = cli(
+    "eval",
+    "--model",
+    DEFAULT_BUNDLE,
+    "--compare",
+    DEFAULT_BUNDLE,
+    "--news",
+    join(MIND_SAMPLE, "news.tsv"),
+    "--behaviors",
+    join(MIND_SAMPLE, "behaviors.tsv"),
+    "--limit",
+    "2000",
+  );
   assert.equal(r.status, 0, r.stderr);
   const m = last(r.stdout);
   assert.equal(m.compare.auc, m.auc);

@@ -19,7 +19,10 @@ test("newsrec synth writes a deterministic MIND-format corpus that looks like ne
       assert.equal(readFileSync(join(dir, "a", f), "utf8"), readFileSync(join(dir, "b", f), "utf8"), `${f} is identical for one seed`);
     }
     assert.notEqual(readFileSync(join(dir, "a/train/behaviors.tsv"), "utf8"), readFileSync(join(dir, "c/train/behaviors.tsv"), "utf8"));
-    const news = readFileSync(join(dir, "a/train/news.tsv"), "utf8").trim().split("\n").map((l) => l.split("\t"));
+    const news = readFileSync(join(dir, "a/train/news.tsv"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"));
     assert.ok(news.every((c) => c.length === 8 && c[3]!.trim()));
     const cats = new Set(news.map((c) => c[1]));
     const subs = new Set(news.map((c) => c[2]));
@@ -36,7 +39,12 @@ test("newsrec synth writes a deterministic MIND-format corpus that looks like ne
       assert.ok(imps.length >= 5 && imps.length <= 30, `${imps.length} candidates`);
       const clicked = imps.filter((x) => x.endsWith("-1")).map((x) => x.slice(0, -2));
       assert.ok(clicked.length >= 1 && clicked.length < imps.length);
-      const histCats = new Set(c[3]!.split(" ").filter(Boolean).map((id) => category.get(id)));
+      const histCats = new Set(
+        c[3]!
+          .split(" ")
+          .filter(Boolean)
+          .map((id) => category.get(id)),
+      );
       if (histCats.size) {
         for (const id of clicked) {
           clicks++;

@@ -20,9 +20,14 @@ import { ROOT } from "../helpers.ts";
 
 const K8S = join(ROOT, "deploy/k8s");
 const MODELS: Record<string, new (o: any) => { validate(): void }> = {
-  "v1/ConfigMap": ConfigMap, "v1/Service": Service, "v1/PersistentVolumeClaim": PersistentVolumeClaim,
-  "apps/v1/Deployment": Deployment, "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
-  "policy/v1/PodDisruptionBudget": PodDisruptionBudget, "batch/v1/Job": Job, "batch/v1/CronJob": CronJob,
+  "v1/ConfigMap": ConfigMap,
+  "v1/Service": Service,
+  "v1/PersistentVolumeClaim": PersistentVolumeClaim,
+  "apps/v1/Deployment": Deployment,
+  "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "batch/v1/Job": Job,
+  "batch/v1/CronJob": CronJob,
 };
 
 function docs(path: string): any[] {
@@ -52,7 +57,9 @@ function mergeByName(base: any, patch: any): any {
 
 test("every base manifest validates against the Kubernetes schemas, and the kustomization lists them all", () => {
   const kust = docs(join(K8S, "base/kustomization.yaml"))[0];
-  const files = readdirSync(join(K8S, "base")).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml").sort();
+  const files = readdirSync(join(K8S, "base"))
+    .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
+    .sort();
   assert.deepEqual([...kust.resources].sort(), files);
   const kinds = new Set<string>();
   for (const f of files) {
@@ -84,7 +91,10 @@ test("the ConfigMap's config.json is accepted by the server's configuration sche
   const dep = docs(join(K8S, "base/deployment.yaml"))[0];
   const spec = dep.spec.template.spec;
   assert.equal(spec.enableServiceLinks, false, "service links would inject NEWSREC_* variables the server refuses");
-  assert.ok(spec.terminationGracePeriodSeconds > config.shutdownGraceSeconds + (spec.containers[0].lifecycle?.preStop?.sleep?.seconds ?? 0), "the pod's grace period covers the drain");
+  assert.ok(
+    spec.terminationGracePeriodSeconds > config.shutdownGraceSeconds + (spec.containers[0].lifecycle?.preStop?.sleep?.seconds ?? 0),
+    "the pod's grace period covers the drain",
+  );
   const ports = spec.containers[0].ports.map((p: any) => p.containerPort);
   assert.deepEqual(ports, [config.port, config.grpcPort]);
 });
@@ -99,13 +109,15 @@ test("the shipped deployment cannot start with open writes: the admin token is a
   assert.ok(volume, "a secret volume");
   assert.notEqual(volume.secret.optional, true, "the secret is required: no pod starts without it");
   const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === volume.name);
-  assert.ok(config.adminTokenFile!.startsWith(mount.mountPath + "/"), "adminTokenFile lies in the mounted secret");
+  assert.ok(config.adminTokenFile!.startsWith(`${mount.mountPath}/`), "adminTokenFile lies in the mounted secret");
   const env = spec.containers[0].env ?? [];
   assert.ok(!env.some((e: any) => e.valueFrom?.secretKeyRef?.optional), "no optional secret in the environment");
 });
 
 const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
-test("Prometheus config and alert rules pass promtool", { skip: hasPromtool || process.env.CI ? false : "promtool is not installed (apt-get install prometheus)" }, () => {
+test("Prometheus config and alert rules pass promtool", {
+  skip: hasPromtool || process.env.CI ? false : "promtool is not installed (apt-get install prometheus)",
+}, () => {
   const r = spawnSync("promtool", ["check", "config", "prometheus.yml"], { cwd: join(ROOT, "deploy/prometheus"), encoding: "utf8" });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /SUCCESS: \d+ rules found/);
@@ -136,10 +148,12 @@ test("both images run the command the tests run, as a non-root user, with a heal
     assert.match(text, /^USER (node|newsrec)$/m, f);
     assert.match(text, /^HEALTHCHECK /m, f);
     assert.match(text, /npm ci --omit=dev/, f);
-    for (const m of text.matchAll(/^COPY (?!--from)(.+) \.\/\S*$/gm)) for (const src of m[1]!.split(" ")) assert.ok(existsSync(join(ROOT, src)), `${f}: ${src}`);
+    for (const m of text.matchAll(/^COPY (?!--from)(.+) \.\/\S*$/gm))
+      for (const src of m[1]!.split(" ")) assert.ok(existsSync(join(ROOT, src)), `${f}: ${src}`);
     // What the server reads at run time besides the bundle: the manifest schema every bundle is
     // checked against, and the exact-scoring graph.
-    for (const asset of ["models/manifest.schema.json", "models/scoring"]) assert.match(text, new RegExp(`^COPY ${asset} \\./${asset}$`, "m"), `${f} copies ${asset}`);
+    for (const asset of ["models/manifest.schema.json", "models/scoring"])
+      assert.match(text, new RegExp(`^COPY ${asset} \\./${asset}$`, "m"), `${f} copies ${asset}`);
   }
   assert.match(readFileSync(join(ROOT, "deploy/Dockerfile.cuda"), "utf8"), /ONNXRUNTIME_NODE_INSTALL=cuda12/);
 });

@@ -10,5 +10,9 @@ export function grpcClient(address: string, options: grpc.ChannelOptions = {}): 
 }
 
 export function call<T>(client: any, method: string, req: object, opts: { metadata?: grpc.Metadata; deadline?: Date } = {}): Promise<T> {
-  return new Promise((resolve, reject) => client[method](req, opts.metadata ?? new grpc.Metadata(), opts.deadline ? { deadline: opts.deadline } : {}, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))));
+  return new Promise((resolve, reject) =>
+    client[method](req, opts.metadata ?? new grpc.Metadata(), opts.deadline ? { deadline: opts.deadline } : {}, (err: grpc.ServiceError | null, res: T) =>
+      err ? reject(err) : resolve(res),
+    ),
+  );
 }

@@ -34,46 +34,86 @@ describe("gRPC newsrec.v1.Recommender (real server and client)", () => {
       const g = await call<any>(client, "Rank", body);
       assert.equal(h.status, 200);
       assert.equal(g.mode, h.body.mode);
-      assert.deepEqual(g.items.map((i: any) => i.newsId), h.body.items.map((i: any) => i.newsId));
+      assert.deepEqual(
+        g.items.map((i: any) => i.newsId),
+        h.body.items.map((i: any) => i.newsId),
+      );
       g.items.forEach((it: any, i: number) => assert.ok(Math.abs(it.score - h.body.items[i].score) < 1e-9));
-      if (body.explain) assert.deepEqual(g.explanation.map((e: any) => e.newsId), h.body.explanation.map((e: any) => e.newsId));
+      if (body.explain)
+        assert.deepEqual(
+          g.explanation.map((e: any) => e.newsId),
+          h.body.explanation.map((e: any) => e.newsId),
+        );
     }
   });
 
   test("INVALID_ARGUMENT names the field", async () => {
-    await assert.rejects(call(client, "Rank", { history: [], k: 5000 }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /^k: /.test(e.details));
-    await assert.rejects(call(client, "Rank", { history: ["ok", ""] }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /^history\/1: /.test(e.details));
+    await assert.rejects(
+      call(client, "Rank", { history: [], k: 5000 }),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /^k: /.test(e.details),
+    );
+    await assert.rejects(
+      call(client, "Rank", { history: ["ok", ""] }),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /^history\/1: /.test(e.details),
+    );
     await assert.rejects(call(client, "GetNews", {}), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /^id: /.test(e.details));
   });
 
   test("NOT_FOUND, UNAUTHENTICATED, and writes with the token", async () => {
     await assert.rejects(call(client, "GetNews", { id: "nope" }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
-    await assert.rejects(call(client, "UpsertNews", { items: [{ id: "G1", title: "Storm warning for the coast" }] }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+    await assert.rejects(
+      call(client, "UpsertNews", { items: [{ id: "G1", title: "Storm warning for the coast" }] }),
+      (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED,
+    );
     const md = new grpc.Metadata();
     md.set("authorization", "Bearer tok");
-    assert.deepEqual(await call(client, "UpsertNews", { items: [{ id: "G1", title: "Storm warning for the coast", category: "weather" }] }, { metadata: md }), { upserted: 1 });
+    assert.deepEqual(await call(client, "UpsertNews", { items: [{ id: "G1", title: "Storm warning for the coast", category: "weather" }] }, { metadata: md }), {
+      upserted: 1,
+    });
     assert.equal((await call<any>(client, "GetNews", { id: "G1" })).title, "Storm warning for the coast");
     assert.deepEqual(await call(client, "DeleteNews", { id: "G1" }, { metadata: md }), { deleted: "G1" });
     await assert.rejects(call(client, "DeleteNews", { id: "G1" }, { metadata: md }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
   });
 
   test("a truncated protobuf message is INVALID_ARGUMENT, not a crash", async () => {
-    const Raw = grpc.makeGenericClientConstructor({ Rank: { path: "/newsrec.v1.Recommender/Rank", requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } }, "Raw");
+    const Raw = grpc.makeGenericClientConstructor(
+      {
+        Rank: {
+          path: "/newsrec.v1.Recommender/Rank",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
+      "Raw",
+    );
     const raw = new Raw(s.grpcAddress, grpc.credentials.createInsecure()) as any;
     const full = Buffer.from(encode(messageType("RankRequest"), { history: ["N1", "N2"], k: 3 }));
-    await assert.rejects(new Promise((res, rej) => raw.Rank(full.subarray(0, full.length - 3), (e: Error | null, v: unknown) => (e ? rej(e) : res(v)))), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
+    await assert.rejects(
+      new Promise((res, rej) => raw.Rank(full.subarray(0, full.length - 3), (e: Error | null, v: unknown) => (e ? rej(e) : res(v)))),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT,
+    );
     raw.close();
   });
 
   test("an expired deadline is DEADLINE_EXCEEDED", async () => {
-    await assert.rejects(call(client, "Rank", { history: ids.slice(0, 5) }, { deadline: new Date(Date.now() - 1) }), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+    await assert.rejects(
+      call(client, "Rank", { history: ids.slice(0, 5) }, { deadline: new Date(Date.now() - 1) }),
+      (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+    );
   });
 
   test("overload is RESOURCE_EXHAUSTED and not ready is UNAVAILABLE", async () => {
     const limit = s.app.admission.limit;
     s.app.admission.limit = 0;
     try {
-      await assert.rejects(call(client, "Rank", { history: ids.slice(0, 3) }), (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED && e.metadata.get("retry-after")[0] === "1");
+      await assert.rejects(
+        call(client, "Rank", { history: ids.slice(0, 3) }),
+        (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED && e.metadata.get("retry-after")[0] === "1",
+      );
     } finally {
       s.app.admission.limit = limit;
     }
@@ -124,12 +164,19 @@ describe("gRPC newsrec.v1.Recommender (real server and client)", () => {
 
   test("POST /rank accepts and returns application/x-protobuf with the same answer as JSON", async () => {
     const body = { userId: "pb", history: ids.slice(0, 8), candidates: ids.slice(200, 220), k: 20 };
-    const res = await fetch(`${s.url}/rank`, { method: "POST", headers: { "content-type": "application/x-protobuf", accept: "application/x-protobuf" }, body: Buffer.from(encode(messageType("RankRequest"), body)) });
+    const res = await fetch(`${s.url}/rank`, {
+      method: "POST",
+      headers: { "content-type": "application/x-protobuf", accept: "application/x-protobuf" },
+      body: Buffer.from(encode(messageType("RankRequest"), body)),
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/x-protobuf");
     const pb = decode(messageType("RankResponse"), new Uint8Array(await res.arrayBuffer())) as any;
     const js = await post(`${s.url}/rank`, body);
-    assert.deepEqual(pb.items.map((i: any) => i.newsId), js.body.items.map((i: any) => i.newsId));
+    assert.deepEqual(
+      pb.items.map((i: any) => i.newsId),
+      js.body.items.map((i: any) => i.newsId),
+    );
     const bad = await fetch(`${s.url}/rank`, { method: "POST", headers: { "content-type": "application/x-protobuf" }, body: Buffer.from([0x0a, 0x05, 0x41]) });
     assert.equal(bad.status, 400);
   });

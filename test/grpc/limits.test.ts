@@ -32,7 +32,10 @@ describe("gRPC limits", () => {
     const client = grpcClient(s.grpcAddress);
     try {
       const t0 = performance.now();
-      await assert.rejects(call(client, "Rank", { userId: "no-deadline", history: ids.slice(0, 3) }), (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+      await assert.rejects(
+        call(client, "Rank", { userId: "no-deadline", history: ids.slice(0, 3) }),
+        (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+      );
       // Not a timing threshold on speed: a call that waited out the 1 s batch would have succeeded.
       assert.ok(performance.now() - t0 < 1000, "ended by the server's deadline, not by the batch");
     } finally {
@@ -45,7 +48,12 @@ describe("gRPC limits", () => {
     let peak = 0;
     const watch = setInterval(() => (peak = Math.max(peak, s.app.admission.inFlight)), 1);
     try {
-      const calls = Array.from({ length: 12 }, (_, i) => call<any>(client, "Rank", { userId: `stream-${i}`, history: ids.slice(i, i + 2) }, { deadline: new Date(Date.now() + 20_000) }).then(() => "ok", (e: grpc.ServiceError) => e.code));
+      const calls = Array.from({ length: 12 }, (_, i) =>
+        call<any>(client, "Rank", { userId: `stream-${i}`, history: ids.slice(i, i + 2) }, { deadline: new Date(Date.now() + 20_000) }).then(
+          () => "ok",
+          (e: grpc.ServiceError) => e.code,
+        ),
+      );
       const outcomes = await Promise.all(calls);
       assert.ok(peak > 0 && peak <= 4, `at most 4 calls in the server at once, saw ${peak}`);
       assert.equal(outcomes.length, 12);

@@ -6,14 +6,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
-import * as grpc from "@grpc/grpc-js";
 import { post, startServer, type Running } from "../helpers.ts";
 import { grpcClient } from "../grpc/client.ts";
 
 /** A gauge's value from a real scrape of /metrics. */
 async function gauge(url: string, series: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   assert.ok(line, `${series} is exported`);
   return Number(line.split(" ")[1]);
 }
@@ -36,7 +35,8 @@ function open(url: string): Promise<Socket> {
   });
 }
 
-const rankRequest = (body: string) => `POST /rank HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+const rankRequest = (body: string) =>
+  `POST /rank HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
 describe("abandoned and slow requests", () => {
   let s: Running;
@@ -50,7 +50,7 @@ describe("abandoned and slow requests", () => {
 
   test("thousands of requests abandoned at random points leave no slot taken", { timeout: 180_000 }, async () => {
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const kinds = ["mid-headers", "mid-body", "after-body", "mid-response"] as const;
     const counts: Record<string, number> = {};
     const one = async (n: number) => {
@@ -78,11 +78,13 @@ describe("abandoned and slow requests", () => {
     // gRPC calls cancelled by their clients at random moments.
     const client = grpcClient(s.grpcAddress);
     try {
-      const calls = Array.from({ length: 300 }, (_, n) =>
-        new Promise<void>((resolve) => {
-          const call = client.Rank({ userId: `gone-grpc-${n}`, history: [ids[n % ids.length]] }, (_err: Error | null) => resolve());
-          setTimeout(() => call.cancel(), Math.floor(rnd() * 60));
-        }),
+      const calls = Array.from(
+        { length: 300 },
+        (_, n) =>
+          new Promise<void>((resolve) => {
+            const call = client.Rank({ userId: `gone-grpc-${n}`, history: [ids[n % ids.length]] }, (_err: Error | null) => resolve());
+            setTimeout(() => call.cancel(), Math.floor(rnd() * 60));
+          }),
       );
       await Promise.all(calls);
     } finally {
@@ -92,7 +94,10 @@ describe("abandoned and slow requests", () => {
 
     // Normal service: every one of a full window of ranks is answered.
     const res = await Promise.all(Array.from({ length: 32 }, (_, n) => post(`${s.url}/rank`, { userId: `back-${n}`, history: [ids[n]] })));
-    assert.deepEqual(res.map((r) => r.status), Array(32).fill(200));
+    assert.deepEqual(
+      res.map((r) => r.status),
+      Array(32).fill(200),
+    );
     const ready = await fetch(`${s.url}/readyz`);
     assert.equal(ready.status, 200);
   });
@@ -116,7 +121,11 @@ describe("abandoned and slow requests", () => {
       slow.push(sock);
     }
     const res = await Promise.all(Array.from({ length: 32 }, (_, n) => post(`${s.url}/rank`, { userId: `busy-${n}`, history: [ids[n + 40]] })));
-    assert.deepEqual(res.map((r) => r.status), Array(32).fill(200), "ranks are served while slow clients are connected");
+    assert.deepEqual(
+      res.map((r) => r.status),
+      Array(32).fill(200),
+      "ranks are served while slow clients are connected",
+    );
     // bodyTimeoutMs / headersTimeoutMs (1 s here) end every slow connection.
     await Promise.all(closed);
     assert.equal(s.app.admission.inFlight, 0);

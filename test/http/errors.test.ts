@@ -55,7 +55,11 @@ describe("every error of the catalogue over HTTP", () => {
   });
 
   test("404 NOT_FOUND for unknown news and routes", async () => {
-    for (const [method, path] of [["GET", "/news/nope"], ["DELETE", "/news/nope"], ["GET", "/nowhere"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/news/nope"],
+      ["DELETE", "/news/nope"],
+      ["GET", "/nowhere"],
+    ] as const) {
       const res = await fetch(`${s.url}${path}`, { method, headers: { authorization: "Bearer sekret" } });
       assert.equal(res.status, 404, path);
       assert.equal((await json(res)).error.code, "NOT_FOUND");
@@ -65,7 +69,11 @@ describe("every error of the catalogue over HTTP", () => {
   test("401 UNAUTHENTICATED for writes without the admin token; reads stay open", async () => {
     const body = JSON.stringify({ items: [{ id: "A1", title: "Storm forecast" }] });
     for (const auth of [undefined, "Bearer wrong"]) {
-      const res = await fetch(`${s.url}/news`, { method: "PUT", headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) }, body });
+      const res = await fetch(`${s.url}/news`, {
+        method: "PUT",
+        headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) },
+        body,
+      });
       assert.equal(res.status, 401);
       assert.equal((await json(res)).error.code, "UNAUTHENTICATED");
     }
@@ -78,10 +86,14 @@ describe("every error of the catalogue over HTTP", () => {
 
   test("PUT /news: an empty title, a bad date or a duplicate id in one batch is 400 naming the item", async () => {
     const h = { "content-type": "application/json", authorization: "Bearer sekret" };
-    const send = (items: unknown) => fetch(`${s.url}/news`, { method: "PUT", headers: h, body: JSON.stringify({ items }) }).then(async (r) => ({ status: r.status, body: await json(r) }));
+    const send = (items: unknown) =>
+      fetch(`${s.url}/news`, { method: "PUT", headers: h, body: JSON.stringify({ items }) }).then(async (r) => ({ status: r.status, body: await json(r) }));
     assert.equal((await send([{ id: "A", title: "   " }])).body.error.field, "items/0/title");
     assert.equal((await send([{ id: "A", title: "ok", publishedAt: "yesterday" }])).body.error.field, "items/0/publishedAt");
-    const dup = await send([{ id: "A", title: "one" }, { id: "A", title: "two" }]);
+    const dup = await send([
+      { id: "A", title: "one" },
+      { id: "A", title: "two" },
+    ]);
     assert.equal(dup.status, 400);
     assert.equal(dup.body.error.field, "items/1/id");
     assert.equal((await send([])).body.error.field, "items");
@@ -121,8 +133,14 @@ describe("overload", () => {
       assert.equal(refused.status, 503);
       assert.equal(refused.body.error.code, "OVERLOADED");
       assert.equal(refused.headers.get("retry-after"), "1");
-      assert.ok(queued.every((q) => !q.settled()), "refused while the queue was full, without waiting for it");
-      assert.deepEqual((await Promise.all(queued.map((q) => q.promise))).map((r) => r.status), [200, 200]);
+      assert.ok(
+        queued.every((q) => !q.settled()),
+        "refused while the queue was full, without waiting for it",
+      );
+      assert.deepEqual(
+        (await Promise.all(queued.map((q) => q.promise))).map((r) => r.status),
+        [200, 200],
+      );
     } finally {
       await s.close();
     }
@@ -156,9 +174,18 @@ describe("admission control", () => {
       const holders = [tracked(rank(0)), tracked(rank(1))];
       await untilInFlight(s.url, 2);
       const refused = await Promise.all([2, 3, 4, 5].map(rank));
-      assert.ok(holders.every((h) => !h.settled()), "refused while both places were held");
-      assert.ok(refused.every((r) => r.status === 503 && r.body.error.code === "OVERLOADED" && r.headers.get("retry-after") === "1"), JSON.stringify(refused.map((r) => r.status)));
-      assert.deepEqual((await Promise.all(holders.map((h) => h.promise))).map((r) => r.status), [200, 200]);
+      assert.ok(
+        holders.every((h) => !h.settled()),
+        "refused while both places were held",
+      );
+      assert.ok(
+        refused.every((r) => r.status === 503 && r.body.error.code === "OVERLOADED" && r.headers.get("retry-after") === "1"),
+        JSON.stringify(refused.map((r) => r.status)),
+      );
+      assert.deepEqual(
+        (await Promise.all(holders.map((h) => h.promise))).map((r) => r.status),
+        [200, 200],
+      );
       assert.equal(s.app.admission.inFlight, 0);
       assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
     } finally {

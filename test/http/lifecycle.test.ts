@@ -16,7 +16,30 @@ test("SIGTERM drains in-flight requests, compacts the catalog and exits 0", { ti
   try {
     // Misses wait for their encoder batch for up to --max-wait-ms (1000, the most it can be):
     // that is what keeps them in flight while the test sees them admitted and sends SIGTERM.
-    const proc = spawn(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dir, "--demo-news", "500", "--shutdown-grace-seconds", "30", "--max-wait-ms", "1000", "--max-batch", "1000", "--request-timeout-ms", "60000"], { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn(
+      process.execPath,
+      [
+        join(ROOT, "bin/newsrec.mjs"),
+        "serve",
+        "--port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--data-dir",
+        dir,
+        "--demo-news",
+        "500",
+        "--shutdown-grace-seconds",
+        "30",
+        "--max-wait-ms",
+        "1000",
+        "--max-batch",
+        "1000",
+        "--request-timeout-ms",
+        "60000",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     let log = "";
     const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
     const url = await new Promise<string>((resolve, reject) => {
@@ -27,13 +50,28 @@ test("SIGTERM drains in-flight requests, compacts the catalog and exits 0", { ti
       });
       proc.once("exit", () => reject(new Error(log)));
     });
-    const put = await fetch(`${url}/news`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ items: [{ id: "D1", title: "Storm forecast for the weekend" }] }) });
+    const put = await fetch(`${url}/news`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ items: [{ id: "D1", title: "Storm forecast for the weekend" }] }),
+    });
     assert.equal(put.status, 200);
     assert.ok(statSync(join(dir, "wal.log")).size > 0, "the write is in the log");
-    const inFlight = Array.from({ length: 5 }, (_, i) => tracked(fetch(`${url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ userId: `d${i}`, history: [`N${i + 1}`, `N${i + 20}`] }) })));
+    const inFlight = Array.from({ length: 5 }, (_, i) =>
+      tracked(
+        fetch(`${url}/rank`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ userId: `d${i}`, history: [`N${i + 1}`, `N${i + 20}`] }),
+        }),
+      ),
+    );
     // The server's own count says all five are admitted; none has its answer yet.
     await untilInFlight(url, 5);
-    assert.ok(inFlight.every((r) => !r.settled()), "all five are unanswered when SIGTERM is sent");
+    assert.ok(
+      inFlight.every((r) => !r.settled()),
+      "all five are unanswered when SIGTERM is sent",
+    );
     proc.kill("SIGTERM");
     const statuses = await Promise.all(inFlight.map((r) => r.promise.then((res) => res.status)));
     assert.deepEqual(statuses, [200, 200, 200, 200, 200]);

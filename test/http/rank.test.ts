@@ -42,14 +42,25 @@ describe("POST /rank on the default bundle (real server, port 0)", () => {
     assert.deepEqual(r.body.unknownCandidates, ["N-unknown-1"]);
     assert.deepEqual(new Set(r.body.items.map((i: { newsId: string }) => i.newsId)), new Set(candidates.slice(0, 10)));
     const scores = r.body.items.map((i: { score: number }) => i.score);
-    assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
+    assert.deepEqual(
+      scores,
+      [...scores].sort((a, b) => b - a),
+    );
   });
 
   test("scores equal the dot product of encoder outputs computed separately", async () => {
     const history = byCategory.get("autos")!.slice(0, 7);
     const candidates = byCategory.get("travel")!.slice(0, 4).concat(byCategory.get("autos")!.slice(30, 34));
     const r = await post(`${s.url}/rank`, { history, candidates, k: 100 });
-    const enc = await Encoders.open(loadBundle(DEFAULT_BUNDLE), { workers: 1, intraOpThreads: 1, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 100, log: () => {} });
+    const enc = await Encoders.open(loadBundle(DEFAULT_BUNDLE), {
+      workers: 1,
+      intraOpThreads: 1,
+      providers: ["cpu"],
+      maxBatch: 64,
+      maxWaitMs: 1,
+      maxQueue: 100,
+      log: () => {},
+    });
     try {
       const meta = (id: string) => s.app.catalog.get(id)!;
       const hv = await enc.encodeNewsBatch(history.map((id) => enc.tokenizer.news(meta(id))));
@@ -79,7 +90,10 @@ describe("POST /rank on the default bundle (real server, port 0)", () => {
     const history = byCategory.get("sports")!.slice(0, 6);
     const r = await post(`${s.url}/rank`, { history: [...history, "N-nope"], explain: true });
     assert.deepEqual(r.body.unknownHistory, ["N-nope"]);
-    assert.deepEqual(r.body.explanation.map((e: { newsId: string }) => e.newsId), history);
+    assert.deepEqual(
+      r.body.explanation.map((e: { newsId: string }) => e.newsId),
+      history,
+    );
     const sum = r.body.explanation.reduce((a: number, e: { weight: number }) => a + e.weight, 0);
     assert.ok(Math.abs(sum - 1) < 1e-4);
   });
@@ -91,7 +105,10 @@ describe("POST /rank on the default bundle (real server, port 0)", () => {
       assert.equal(r.body.coldStart, true);
       assert.equal(r.body.userCache, "none");
       const dates = r.body.items.map((i: { publishedAt: string }) => Date.parse(i.publishedAt));
-      assert.deepEqual(dates, [...dates].sort((a, b) => b - a));
+      assert.deepEqual(
+        dates,
+        [...dates].sort((a, b) => b - a),
+      );
       assert.equal(r.body.items.length, 5);
     }
   });
@@ -111,7 +128,17 @@ describe("POST /rank on the default bundle (real server, port 0)", () => {
     const put = await fetch(`${s.url}/news`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ items: [{ id: "X1", title: "Quarterback touchdown playoff season win", category: "sports", subcategory: "football_nfl", publishedAt: new Date().toISOString() }] }),
+      body: JSON.stringify({
+        items: [
+          {
+            id: "X1",
+            title: "Quarterback touchdown playoff season win",
+            category: "sports",
+            subcategory: "football_nfl",
+            publishedAt: new Date().toISOString(),
+          },
+        ],
+      }),
     });
     assert.equal(put.status, 200);
     assert.deepEqual(await put.json(), { upserted: 1 });
@@ -131,7 +158,14 @@ describe("POST /rank on the default bundle (real server, port 0)", () => {
     const res = await fetch(`${s.url}/metrics`);
     assert.match(res.headers.get("content-type")!, /text\/plain/);
     const text = await res.text();
-    for (const m of ["newsrec_request_duration_seconds_bucket", "newsrec_rank_stage_duration_seconds_bucket", "newsrec_user_cache_lookups_total", "newsrec_encoder_batch_size_bucket", "newsrec_model_info", "newsrec_catalog_items"]) {
+    for (const m of [
+      "newsrec_request_duration_seconds_bucket",
+      "newsrec_rank_stage_duration_seconds_bucket",
+      "newsrec_user_cache_lookups_total",
+      "newsrec_encoder_batch_size_bucket",
+      "newsrec_model_info",
+      "newsrec_catalog_items",
+    ]) {
       assert.ok(text.includes(m), m);
     }
     assert.match(text, /newsrec_user_cache_lookups_total\{result="hit"\} [1-9]/);

@@ -27,7 +27,8 @@ const readyz = async (url: string) => {
 const grpcHealth = (address: string) => {
   const client = new healthPkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
   return {
-    check: () => new Promise<string>((res, rej) => client.Check({ service: "newsrec.v1.Recommender" }, (e: Error | null, v: any) => (e ? rej(e) : res(v.status)))),
+    check: () =>
+      new Promise<string>((res, rej) => client.Check({ service: "newsrec.v1.Recommender" }, (e: Error | null, v: any) => (e ? rej(e) : res(v.status)))),
     close: () => client.close(),
   };
 };
@@ -52,7 +53,11 @@ describe("readiness with no live encoder worker", () => {
       assert.equal(r.body.ready, false);
       assert.match(r.body.checks.encoders!, /no live encoder worker/);
       assert.ok(r.body.reasons.some((x) => x.startsWith("encoders: ")));
-      await until("NOT_SERVING over gRPC", () => health.check(), (v) => v === "NOT_SERVING");
+      await until(
+        "NOT_SERVING over gRPC",
+        () => health.check(),
+        (v) => v === "NOT_SERVING",
+      );
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       assert.match(metrics, /newsrec_health_check\{check="encoders"\} 0/);
       assert.match(metrics, /newsrec_ready 0/);
@@ -75,9 +80,17 @@ describe("readiness with admission wedged", () => {
   test("every slot held and none freed for 5 × requestTimeoutMs turns readiness false, and back", { timeout: 60_000 }, async () => {
     // Slots held by something that never finishes: the state a lost release would leave.
     const held = Array.from({ length: 4 }, () => s.app.admission.tryEnter("http")!);
-    const r = await until("not ready", () => readyz(s.url), (v) => v.status === 503);
+    const r = await until(
+      "not ready",
+      () => readyz(s.url),
+      (v) => v.status === 503,
+    );
     assert.match(r.body.checks.admission!, /all 4 request slots held/);
     for (const t of held) t.release();
-    await until("ready again", () => readyz(s.url), (v) => v.status === 200);
+    await until(
+      "ready again",
+      () => readyz(s.url),
+      (v) => v.status === 200,
+    );
   });
 });

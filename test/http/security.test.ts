@@ -20,7 +20,11 @@ test("a non-loopback address needs an admin token unless anonymous writes are al
 });
 
 test("the real server refuses to start on 0.0.0.0 without a token, naming the way out", () => {
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "serve", "--host", "0.0.0.0", "--port", "0", "--grpc-port", "0", "--demo-news", "10"], { encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH } });
+  const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "serve", "--host", "0.0.0.0", "--port", "0", "--grpc-port", "0", "--demo-news", "10"], {
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { PATH: process.env.PATH },
+  });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /without an admin token/);
   assert.match(r.stderr, /--allow-anonymous-writes/);
@@ -40,7 +44,11 @@ describe("admin token from a file", () => {
   });
 
   const put = (auth: string | null, body: unknown) =>
-    fetch(`${s.url}/news`, { method: "PUT", headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify(body) });
+    fetch(`${s.url}/news`, {
+      method: "PUT",
+      headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) },
+      body: JSON.stringify(body),
+    });
 
   test("the file's token opens writes; others, of any length, get 401", async () => {
     const item = { items: [{ id: "T1", title: "Harbour reopens after storm" }] };

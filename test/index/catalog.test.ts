@@ -48,7 +48,10 @@ test("items older than maxAgeHours leave retrieval without a restart; undated it
   assert.deepEqual(ids, ["new", "undated"]);
   const later = c.search(vec(1, 0), 10, {}, now + 48 * 3600_000).map((r) => c.metaAt(r.slot).id);
   assert.deepEqual(later, ["undated"]);
-  assert.deepEqual(c.freshestSlots({}, 10, now).map((s) => c.metaAt(s).id), ["new", "undated"]);
+  assert.deepEqual(
+    c.freshestSlots({}, 10, now).map((s) => c.metaAt(s).id),
+    ["new", "undated"],
+  );
 });
 
 test("a selective filter still returns k items (its few matching items are scored exactly)", () => {
@@ -57,5 +60,8 @@ test("a selective filter still returns k items (its few matching items are score
   const r = c.search(vec(1, 0), 15, { categories: new Set(["rare"]) });
   assert.equal(r.length, 15);
   assert.ok(r.every((x) => c.metaAt(x.slot).category === "rare"));
-  assert.deepEqual(r.map((x) => x.slot), c.exactSearch(vec(1, 0), 15, { categories: new Set(["rare"]) }).map((x) => x.slot));
+  assert.deepEqual(
+    r.map((x) => x.slot),
+    c.exactSearch(vec(1, 0), 15, { categories: new Set(["rare"]) }).map((x) => x.slot),
+  );
 });

@@ -84,7 +84,10 @@ test("an old catalog with maxAgeHours answers every query with [] without work; 
   assert.equal(index.searches, 0);
   assert.deepEqual(catalog.work, before);
   catalog.upsert({ id: "undated", title: "t" }, vs[0]!);
-  assert.deepEqual(catalog.search(vs[0]!, 10, {}, NOW).map((r) => catalog.metaAt(r.slot).id), ["undated"]);
+  assert.deepEqual(
+    catalog.search(vs[0]!, 10, {}, NOW).map((r) => catalog.metaAt(r.slot).id),
+    ["undated"],
+  );
   assert.equal(index.searches, 0, "one matching item is scored, not walked to");
 });
 
@@ -190,7 +193,12 @@ test("the category and publication-time structures stay exact under random upser
     let catalog = new Catalog(dim, "fp", opts, 16);
     const cats = ["a", "b", "c", "d", undefined];
     // Few distinct times, so ties (broken by slot) are common; some items undated.
-    const meta = (id: string): NewsMeta => ({ id, title: "t", category: rng.pick(cats), ...(rng.chance(0.2) ? {} : { publishedAt: iso(NOW - rng.int(0, 40) * HOUR) }) });
+    const meta = (id: string): NewsMeta => ({
+      id,
+      title: "t",
+      category: rng.pick(cats),
+      ...(rng.chance(0.2) ? {} : { publishedAt: iso(NOW - rng.int(0, 40) * HOUR) }),
+    });
     const vec = () => Float32Array.from({ length: dim }, () => rng.next() * 2 - 1);
     const check = (c: Catalog) => {
       const live = [...c.entries()];
@@ -207,7 +215,10 @@ test("the category and publication-time structures stay exact under random upser
         const fresh = order.filter((s) => all.some((r) => r.slot === s) && !f.exclude?.has(s)).slice(0, 7);
         assert.deepEqual(c.freshestSlots(f, 7, NOW), fresh);
         const q = vec();
-        assert.deepEqual(c.search(q, 5, f, NOW).map((r) => r.slot), reference(c, q, 5, f, NOW, 0).map((r) => r.slot));
+        assert.deepEqual(
+          c.search(q, 5, f, NOW).map((r) => r.slot),
+          reference(c, q, 5, f, NOW, 0).map((r) => r.slot),
+        );
       }
     };
     const ops = async (c: Catalog, n: number) => {

@@ -26,9 +26,18 @@ test("filter index: counts, enumerations and freshest lists match a brute-force 
       assert.equal(index.count(categories, after), match.length);
       const seen: number[] = [];
       index.forEach(categories, after, (s) => void seen.push(s));
-      assert.deepEqual(seen.sort((x, y) => x - y), match.sort((x, y) => x - y));
+      assert.deepEqual(
+        seen.sort((x, y) => x - y),
+        match.sort((x, y) => x - y),
+      );
       const k = rng.int(1, 30);
-      assert.deepEqual(index.freshest(categories, after, exclude, k), match.filter((s) => !exclude.has(s)).sort(newestFirst).slice(0, k));
+      assert.deepEqual(
+        index.freshest(categories, after, exclude, k),
+        match
+          .filter((s) => !exclude.has(s))
+          .sort(newestFirst)
+          .slice(0, k),
+      );
     }
   };
   for (let round = 0; round < 2; round++) {

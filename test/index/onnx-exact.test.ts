@@ -22,7 +22,12 @@ const run = (q: Float32Array, b: number, k: number, m: Catalog["matrix"]) => enc
 before(async () => {
   const bundle = loadBundle(DEFAULT_BUNDLE);
   enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 1, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 1000, log: () => {} });
-  catalog = new Catalog(bundle.manifest.dimension, bundle.manifest.fingerprint, catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(bundle.manifest)), 256);
+  catalog = new Catalog(
+    bundle.manifest.dimension,
+    bundle.manifest.fingerprint,
+    catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(bundle.manifest)),
+    256,
+  );
   await embedInto(catalog, enc, demoNews(3000, 5), 256);
   // Real user vectors: histories of 3 to 30 items.
   queries = [];
@@ -40,7 +45,9 @@ function sameTopK(onnx: Scored[], js: Scored[], what: string): void {
   for (let i = 0; i < js.length; i++) assert.ok(Math.abs(onnx[i]!.score - js[i]!.score) <= TOL, `${what}: score ${i}: ${onnx[i]!.score} vs ${js[i]!.score}`);
   const kth = js.at(-1)?.score ?? 0;
   const jsSlots = new Set(js.map((r) => r.slot));
-  for (const r of onnx) if (!jsSlots.has(r.slot)) assert.ok(Math.abs(r.score - kth) <= TOL, `${what}: slot ${r.slot} (score ${r.score}) is not in the exact top-k and not tied with its last`);
+  for (const r of onnx)
+    if (!jsSlots.has(r.slot))
+      assert.ok(Math.abs(r.score - kth) <= TOL, `${what}: slot ${r.slot} (score ${r.score}) is not in the exact top-k and not tied with its last`);
   for (let i = 0; i < js.length; i++) if (onnx[i]!.slot !== js[i]!.slot) assert.ok(Math.abs(js[i]!.score - onnx[i]!.score) <= TOL, `${what}: position ${i}`);
 }
 
@@ -61,7 +68,10 @@ test("deleted slots are never returned (k + deleted asked, tombstones dropped); 
   const exclude = new Set(catalog.exactSearch(queries[0]!, 3).map((r) => r.slot));
   const onnx = await onnxExactTopK(catalog, run, queries, 10, exclude);
   queries.forEach((q, i) => {
-    assert.ok(onnx[i]!.every((r) => !doomed.has(r.slot) && !exclude.has(r.slot)), `query ${i}: a deleted or excluded slot came back`);
+    assert.ok(
+      onnx[i]!.every((r) => !doomed.has(r.slot) && !exclude.has(r.slot)),
+      `query ${i}: a deleted or excluded slot came back`,
+    );
     sameTopK(onnx[i]!, catalog.exactSearch(q, 10, { exclude }), `query ${i} after deletes`);
   });
   // A new item takes a free slot with a vector made to win query 0: the worker's mirror copies that row.

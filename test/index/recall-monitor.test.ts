@@ -74,15 +74,17 @@ test("with every retrieve sampled, newsrec_retrieval_recall is the mean recall@1
 function fixture() {
   const c = new Catalog(8, "fp", { m: 8, efConstruction: 32, efSearch: 16, exactMaxItems: 100, maxAgeHours: 0, phi: 10 }, 16);
   let x = 1;
-  const rnd = () => ((x = (x * 48271) % 2147483647) / 2147483647) - 0.5;
+  const rnd = () => (x = (x * 48271) % 2147483647) / 2147483647 - 0.5;
   for (let i = 0; i < 300; i++) c.upsert({ id: `n${i}`, title: "t", category: i % 2 ? "a" : "b" }, Float32Array.from({ length: 8 }, rnd));
   const held: (() => void)[] = [];
   let runs = 0;
   // A JavaScript stand-in for the graph: the same contract (indices of the top k rows of the matrix).
-  const run: TopKRun = (q, b, k, m) => {
+  const run: TopKRun = (q, _b, k, m) => {
     runs++;
     const top = exactTopK(q, m.vectors, m.rows, k, () => true);
-    return new Promise((resolve) => held.push(() => resolve({ scores: Float32Array.from(top, (r) => r.score), indices: BigInt64Array.from(top, (r) => BigInt(r.slot)) })));
+    return new Promise((resolve) =>
+      held.push(() => resolve({ scores: Float32Array.from(top, (r) => r.score), indices: BigInt64Array.from(top, (r) => BigInt(r.slot)) })),
+    );
   };
   const results: SampleResult[] = [];
   return { c, run, held, results, runs: () => runs, onSample: (r: SampleResult) => results.push(r) };
@@ -103,8 +105,19 @@ test("observe() returns before its sample computes; one drawn while the most all
   assert.deepEqual(f.results, ["busy", "measured"]);
   assert.equal(mon.recall, 1);
   // Half the answer wrong: recall 0.5; the window averages the two.
-  const half = [...answer.slice(0, 2), ...f.c.exactSearch(q.map((v) => -v), 3)];
-  mon.observe(q, 5, {}, half.slice(0, 5).map((r, i) => (i < 2 ? r : { slot: r.slot, score: -100 })));
+  const half = [
+    ...answer.slice(0, 2),
+    ...f.c.exactSearch(
+      q.map((v) => -v),
+      3,
+    ),
+  ];
+  mon.observe(
+    q,
+    5,
+    {},
+    half.slice(0, 5).map((r, i) => (i < 2 ? r : { slot: r.slot, score: -100 })),
+  );
   f.held.shift()!();
   await mon.idle();
   assert.ok(Math.abs(mon.recall! - (1 + 0.4) / 2) < 1e-12, String(mon.recall));

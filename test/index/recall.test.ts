@@ -12,7 +12,11 @@ test("HNSW recall@10 against exact search on 10,000 real news vectors is at leas
   const bundle = loadBundle(DEFAULT_BUNDLE);
   const enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 2, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 1000, log: () => {} });
   try {
-    const catalog = new Catalog(bundle.manifest.dimension, bundle.manifest.fingerprint, catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(bundle.manifest)));
+    const catalog = new Catalog(
+      bundle.manifest.dimension,
+      bundle.manifest.fingerprint,
+      catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(bundle.manifest)),
+    );
     const items = demoNews(10_000, 11);
     await embedInto(catalog, enc, items, 512);
     assert.equal(catalog.size, 10_000);

@@ -35,7 +35,14 @@ test("the catalog's matrix is shared memory, and a mirror copies only the rows w
 test("a restored catalog's rows are all stamped", () => {
   const c = new Catalog(3, "fp", params, 4);
   const vectors = Float32Array.from({ length: 18 }, (_, i) => i + 1);
-  c.restore([{ slot: 0, meta: { id: "a", title: "t" } }, { slot: 4, meta: { id: "b", title: "t" } }], vectors, 6);
+  c.restore(
+    [
+      { slot: 0, meta: { id: "a", title: "t" } },
+      { slot: 4, meta: { id: "b", title: "t" } },
+    ],
+    vectors,
+    6,
+  );
   const mirror = new MatrixMirror();
   assert.deepEqual([...mirror.sync(c.matrix)], [...vectors]);
 });

@@ -38,10 +38,17 @@ describe("Prometheus scrapes the server", { skip: SKIP }, () => {
   before(async () => {
     s = await startServer({ demoNews: 1000 });
     const target = new URL(s.url).host;
-    writeFileSync(join(dir, "prometheus.yml"), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: newsrec\n    static_configs:\n      - targets: ["${target}"]\n`);
+    writeFileSync(
+      join(dir, "prometheus.yml"),
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: newsrec\n    static_configs:\n      - targets: ["${target}"]\n`,
+    );
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
-    prom = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: "ignore" });
+    prom = spawn(
+      "prometheus",
+      [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`],
+      { stdio: "ignore" },
+    );
     for (let i = 0; i < 100; i++) {
       try {
         if ((await fetch(`${promUrl}/-/ready`)).ok) break;
@@ -62,7 +69,10 @@ describe("Prometheus scrapes the server", { skip: SKIP }, () => {
     for (let round = 0; round < 60 && !result.length; round++) {
       await Promise.all(Array.from({ length: 20 }, (_, i) => post(`${s.url}/rank`, { userId: `p${i % 7}`, history: ids.slice(i, i + 10 + (round % 5)) })));
       await new Promise((r) => setTimeout(r, 500));
-      result = await query(promUrl, 'histogram_quantile(0.99, sum by (le) (rate(newsrec_request_duration_seconds_bucket{transport="http",method="POST /rank"}[1m])))');
+      result = await query(
+        promUrl,
+        'histogram_quantile(0.99, sum by (le) (rate(newsrec_request_duration_seconds_bucket{transport="http",method="POST /rank"}[1m])))',
+      );
       if (result.length && result[0].value[1] === "NaN") result = [];
     }
     assert.equal(result.length, 1);

@@ -33,7 +33,10 @@ test("a truncated encoder file is refused at load, naming the file", () => {
   const dir = copy();
   try {
     truncateSync(join(dir, "news_encoder.onnx"), 100);
-    assert.throws(() => loadBundle(dir), (e: Error) => e instanceof BundleError && /news_encoder\.onnx is corrupt/.test(e.message));
+    assert.throws(
+      () => loadBundle(dir),
+      (e: Error) => e instanceof BundleError && /news_encoder\.onnx is corrupt/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true });
   }
@@ -116,7 +119,10 @@ test("a symlink inside the bundle to a file outside it is refused, naming the fi
     // Same bytes, so the hash matches: only the real-path check can catch it.
     renameSync(join(dir, "tokenizer.json"), join(outside, "tokenizer.json"));
     symlinkSync(join(outside, "tokenizer.json"), join(dir, "tokenizer.json"));
-    assert.throws(() => loadBundle(dir), (e: Error) => e instanceof BundleError && /file "tokenizer\.json" lies outside the bundle folder/.test(e.message));
+    assert.throws(
+      () => loadBundle(dir),
+      (e: Error) => e instanceof BundleError && /file "tokenizer\.json" lies outside the bundle folder/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true });
     rmSync(outside, { recursive: true });

@@ -31,7 +31,11 @@ function shippedBundles(): string[] {
 }
 
 function recompute(dir: string, manifest: Record<string, any>): string {
-  const hashes = fingerprintedFiles(manifest as any).map((f) => createHash("sha256").update(readFileSync(join(dir, f))).digest("hex"));
+  const hashes = fingerprintedFiles(manifest as any).map((f) =>
+    createHash("sha256")
+      .update(readFileSync(join(dir, f)))
+      .digest("hex"),
+  );
   return fingerprint(hashes, manifest);
 }
 
@@ -60,7 +64,9 @@ test("another setting recomputes to another fingerprint", () => {
 
 test("the exporter's fingerprint (Python) equals the server's on every shipped bundle", { skip: PY_SKIP }, () => {
   const bundles = shippedBundles();
-  const lines = python([SCRIPT, ...bundles]).trim().split("\n");
+  const lines = python([SCRIPT, ...bundles])
+    .trim()
+    .split("\n");
   assert.equal(lines.length, bundles.length);
   bundles.forEach((dir, i) => {
     assert.equal(lines[i], `${loadBundle(dir).manifest.fingerprint}  ${dir}`);

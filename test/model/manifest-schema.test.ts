@@ -106,7 +106,11 @@ test("a manifest with a wrong field is refused on load, naming the field", () =>
       const m = read(join(dir, "manifest.json"));
       edit(m);
       writeFileSync(join(dir, "manifest.json"), JSON.stringify(m, null, 2));
-      assert.throws(() => loadBundle(dir), (e: Error) => e instanceof BundleError && e.message.includes(`manifest.json is invalid at ${field}: `), what);
+      assert.throws(
+        () => loadBundle(dir),
+        (e: Error) => e instanceof BundleError && e.message.includes(`manifest.json is invalid at ${field}: `),
+        what,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -151,7 +155,9 @@ test("the exporter's validate() raises before anything is written, and refuses N
   assert.match(nan, /not writable as JSON/);
 });
 
-test("export.manifest() builds no manifest the schema refuses (needs torch and onnx)", { skip: hasTorch ? false : "torch, onnx or jsonschema is absent" }, () => {
+test("export.manifest() builds no manifest the schema refuses (needs torch and onnx)", {
+  skip: hasTorch ? false : "torch, onnx or jsonschema is absent",
+}, () => {
   const code = [
     "import json, types",
     "import export",

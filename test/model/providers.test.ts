@@ -7,7 +7,11 @@ import { DEFAULT_BUNDLE } from "../helpers.ts";
 
 test("CUDA asked for but absent: one clear log line, then the CPU provider", async (t) => {
   const logs: string[] = [];
-  const r = await openSession(readFileSync(join(DEFAULT_BUNDLE, "news_encoder.onnx")), "news_encoder.onnx", { providers: ["cuda", "cpu"], intraOpThreads: 1, log: (l) => logs.push(l) });
+  const r = await openSession(readFileSync(join(DEFAULT_BUNDLE, "news_encoder.onnx")), "news_encoder.onnx", {
+    providers: ["cuda", "cpu"],
+    intraOpThreads: 1,
+    log: (l) => logs.push(l),
+  });
   if (r.provider === "cuda") {
     t.diagnostic("this machine has onnxruntime-node's CUDA provider; the fallback was not exercised");
     assert.equal(logs.length, 0);

@@ -68,8 +68,14 @@ describe("encoder worker supervision", () => {
       await replaced;
       assert.equal(enc.alive, 2);
       assert.deepEqual(enc.health(), { ok: true });
-      assert.ok(logs.some((l) => /encoder worker \d+ died/.test(l)), "the death is logged");
-      assert.ok(logs.some((l) => /restarted/.test(l)), "the restart is logged");
+      assert.ok(
+        logs.some((l) => /encoder worker \d+ died/.test(l)),
+        "the death is logged",
+      );
+      assert.ok(
+        logs.some((l) => /restarted/.test(l)),
+        "the restart is logged",
+      );
       const [a, b] = await Promise.all([enc.encodeUser(history(3)), enc.encodeUser(history(5))]);
       assert.equal(a.vector.length, dim);
       assert.equal(b.vector.length, dim);
@@ -89,7 +95,13 @@ describe("encoder worker supervision", () => {
       assert.deepEqual(enc.health(), { ok: false, reason: "no live encoder worker (0 of 1; restarting)" });
       // Settled before the event loop turns: refused, not queued behind the dead worker.
       const p = enc.encodeUser(history(3));
-      const first = await Promise.race([p.then(() => "resolved", (e: unknown) => e), new Promise((r) => setImmediate(() => r("still pending")))]);
+      const first = await Promise.race([
+        p.then(
+          () => "resolved",
+          (e: unknown) => e,
+        ),
+        new Promise((r) => setImmediate(() => r("still pending"))),
+      ]);
       assert.ok(unavailable(/no live encoder worker/)(first));
     } finally {
       await enc.close();

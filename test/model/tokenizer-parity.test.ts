@@ -16,16 +16,31 @@ test("Python and TypeScript tokenize every real MIND title to the same ids", { s
   const dir = mkdtempSync(join(tmpdir(), "tok-"));
   try {
     const tokPath = join(dir, "tokenizer.json");
-    const out = execFileSync(PY, [join(ROOT, "models/training/tokenize_titles.py"), tokPath, join(MIND_SAMPLE, "news.tsv"), "--build"], { encoding: "utf8", maxBuffer: 64 << 20 });
+    const out = execFileSync(PY, [join(ROOT, "models/training/tokenize_titles.py"), tokPath, join(MIND_SAMPLE, "news.tsv"), "--build"], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
     const manifest = { ...loadBundle(DEFAULT_BUNDLE).manifest };
     const tok = new TextTokenizer(JSON.parse(readFileSync(tokPath, "utf8")), manifest);
-    const rows = out.trim().split("\n").map((l) => JSON.parse(l) as { id: string; ids: number[] });
-    const titles = new Map(readFileSync(join(MIND_SAMPLE, "news.tsv"), "utf8").split("\n").filter(Boolean).map((l) => { const c = l.split("\t"); return [c[0]!, c[3]!]; }));
+    const rows = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { id: string; ids: number[] });
+    const titles = new Map(
+      readFileSync(join(MIND_SAMPLE, "news.tsv"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => {
+          const c = l.split("\t");
+          return [c[0]!, c[3]!];
+        }),
+    );
     assert.ok(rows.length >= 1900, `compared ${rows.length} titles`);
     let nonAscii = 0;
     let known = 0;
     for (const r of rows) {
       const title = titles.get(r.id)!;
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the range names every ASCII code point, control characters included.
       if (/[^\x00-\x7f]/.test(title)) nonAscii++;
       const ids = tok.ids(title);
       assert.deepEqual(ids, r.ids, `title of ${r.id}: ${title}`);
@@ -41,9 +56,20 @@ test("Python and TypeScript tokenize every real MIND title to the same ids", { s
 test("tricky text tokenizes identically on both sides", () => {
   const bundle = loadBundle(DEFAULT_BUNDLE);
   const tok = new TextTokenizer(bundle.tokenizerJson, bundle.manifest);
-  const texts = ["Beyoncé's « Renaissance » tour", "naïve café — 10% off!!", "ΣΊΣΥΦΟΣ and İstanbul", "tabs\tand\u00a0nbsp\u2003em-space", "emoji 🎉 party", "[SEP] [UNK] ##word", ""];
+  const texts = [
+    "Beyoncé's « Renaissance » tour",
+    "naïve café — 10% off!!",
+    "ΣΊΣΥΦΟΣ and İstanbul",
+    "tabs\tand\u00a0nbsp\u2003em-space",
+    "emoji 🎉 party",
+    "[SEP] [UNK] ##word",
+    "",
+  ];
   const script = `import json,sys\nsys.path.insert(0, ${JSON.stringify(join(ROOT, "models/training"))})\nfrom text_tokenizer import WordTokenizer\nt=WordTokenizer.load(${JSON.stringify(join(DEFAULT_BUNDLE, "tokenizer.json"))})\nfor s in json.load(sys.stdin): print(json.dumps(t.tokenize(s)))`;
   const out = execFileSync(PY, ["-c", script], { input: JSON.stringify(texts), encoding: "utf8" });
-  const py = out.trim().split("\n").map((l) => JSON.parse(l));
+  const py = out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   texts.forEach((t, i) => assert.deepEqual(tok.ids(t), py[i], JSON.stringify(t)));
 });

@@ -29,7 +29,10 @@ function train(args: string[]): { metrics: Record<string, any>; stderr: string }
 }
 
 function evalCli(bundle: string, dir: string): Record<string, any> {
-  const out = execFileSync(process.execPath, [CLI, "eval", "--model", bundle, "--news", join(dir, "news.tsv"), "--behaviors", join(dir, "behaviors.tsv")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const out = execFileSync(process.execPath, [CLI, "eval", "--model", bundle, "--news", join(dir, "news.tsv"), "--behaviors", join(dir, "behaviors.tsv")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   return lastJson(out);
 }
 
@@ -47,7 +50,20 @@ describe("model toolchain smoke (PyTorch → ONNX → TypeScript)", { skip: SKIP
   test("synth, train 1 epoch (hierarchical), golden parity and eval parity", () => {
     execFileSync(process.execPath, [CLI, "synth", "--out", corpus, "--news", "1500", "--users", "400", "--seed", "5"], { stdio: "ignore" });
     const out = join(work, "hier");
-    const { metrics } = train(["--train", join(corpus, "train"), "--valid", join(corpus, "valid"), "--out", out, "--epochs", "1", "--dim", "32", "--seed", "3"]);
+    const { metrics } = train([
+      "--train",
+      join(corpus, "train"),
+      "--valid",
+      join(corpus, "valid"),
+      "--out",
+      out,
+      "--epochs",
+      "1",
+      "--dim",
+      "32",
+      "--seed",
+      "3",
+    ]);
     assert.ok(metrics.impressions > 300);
     return checkGolden(out).then((n) => {
       assert.ok(n >= 20);
@@ -57,19 +73,81 @@ describe("model toolchain smoke (PyTorch → ONNX → TypeScript)", { skip: SKIP
 
   test("siamese text architecture: golden parity and eval parity", async () => {
     const out = join(work, "siamese");
-    const { metrics } = train(["--train", join(corpus, "train"), "--valid", join(corpus, "valid"), "--out", out, "--arch", "siamese", "--epochs", "1", "--dim", "32", "--fields", "title,abstract", "--max-user-len", "64"]);
+    const { metrics } = train([
+      "--train",
+      join(corpus, "train"),
+      "--valid",
+      join(corpus, "valid"),
+      "--out",
+      out,
+      "--arch",
+      "siamese",
+      "--epochs",
+      "1",
+      "--dim",
+      "32",
+      "--fields",
+      "title,abstract",
+      "--max-user-len",
+      "64",
+    ]);
     assert.ok((await checkGolden(out)) >= 20);
     assertParity(metrics, evalCli(out, join(corpus, "valid")));
   });
 
   test("the same seed trains the same model", () => {
-    const a = train(["--train", join(corpus, "train"), "--valid", join(corpus, "valid"), "--out", join(work, "r1"), "--epochs", "1", "--dim", "16", "--heads", "2", "--seed", "9"]);
-    const b = train(["--train", join(corpus, "train"), "--valid", join(corpus, "valid"), "--out", join(work, "r2"), "--epochs", "1", "--dim", "16", "--heads", "2", "--seed", "9"]);
+    const a = train([
+      "--train",
+      join(corpus, "train"),
+      "--valid",
+      join(corpus, "valid"),
+      "--out",
+      join(work, "r1"),
+      "--epochs",
+      "1",
+      "--dim",
+      "16",
+      "--heads",
+      "2",
+      "--seed",
+      "9",
+    ]);
+    const b = train([
+      "--train",
+      join(corpus, "train"),
+      "--valid",
+      join(corpus, "valid"),
+      "--out",
+      join(work, "r2"),
+      "--epochs",
+      "1",
+      "--dim",
+      "16",
+      "--heads",
+      "2",
+      "--seed",
+      "9",
+    ]);
     assert.deepEqual(a.metrics, b.metrics);
   });
 
   test("the trainer reads the real MIND sample, reporting skipped ids", { skip: SHARED_SKIP }, () => {
-    const { metrics, stderr } = train(["--train", MIND_SAMPLE, "--valid", MIND_SAMPLE, "--out", join(work, "mind"), "--epochs", "1", "--dim", "16", "--heads", "2", "--min-word-count", "1"]);
+    const { metrics, stderr } = train([
+      "--train",
+      MIND_SAMPLE,
+      "--valid",
+      MIND_SAMPLE,
+      "--out",
+      join(work, "mind"),
+      "--epochs",
+      "1",
+      "--dim",
+      "16",
+      "--heads",
+      "2",
+      "--min-word-count",
+      "1",
+    ]);
     const m = /skipped (\{.*\})/.exec(stderr);
     assert.ok(m, stderr);
     const skipped = JSON.parse(m[1]!);

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MicroBatcher } from "../../src/model/batcher.ts";
-import { NewsrecError } from "../../src/errors.ts";
+import type { NewsrecError } from "../../src/errors.ts";
 
 test("concurrent submissions are gathered into one run, up to maxBatch", async () => {
   const sizes: number[] = [];
@@ -66,7 +66,10 @@ test("a held item is rejected with DEADLINE_EXCEEDED when its deadline passes, a
     ran.push(...xs);
     return xs;
   });
-  await assert.rejects(b.submit(1, performance.now() + 10), (e: NewsrecError) => e.code === "DEADLINE_EXCEEDED" && /waiting for the user encoder/.test(e.message));
+  await assert.rejects(
+    b.submit(1, performance.now() + 10),
+    (e: NewsrecError) => e.code === "DEADLINE_EXCEEDED" && /waiting for the user encoder/.test(e.message),
+  );
   // The expired item left the queue: the next two form a batch of their own.
   assert.deepEqual(await Promise.all([b.submit(2), b.submit(3)]), [2, 3]);
   assert.deepEqual(ran, [2, 3]);

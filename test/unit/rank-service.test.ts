@@ -12,7 +12,11 @@ import type { UserInput, UserVector } from "../../src/model/encoders.ts";
 import { catalogOf, fakeEncoders } from "./fakes.ts";
 
 const day = (d: number) => new Date(Date.UTC(2026, 0, d)).toISOString();
-const news = (id: string, published?: number): NewsMeta => ({ id, title: `title of ${id}`, ...(published !== undefined ? { publishedAt: day(published) } : {}) });
+const news = (id: string, published?: number): NewsMeta => ({
+  id,
+  title: `title of ${id}`,
+  ...(published !== undefined ? { publishedAt: day(published) } : {}),
+});
 
 // N4 has no date: it never expires and comes last in the cold-start order.
 const ITEMS: [NewsMeta, number[]][] = [
@@ -43,17 +47,26 @@ test("retrieve: every item but the history, by dot product with the user vector"
     .sort((a, b) => dot(U, vectorOf(b)) - dot(U, vectorOf(a)));
   assert.equal(r.mode, "retrieve");
   assert.equal(r.coldStart, false);
-  assert.deepEqual(r.items.map((i) => i.newsId), expected);
+  assert.deepEqual(
+    r.items.map((i) => i.newsId),
+    expected,
+  );
   for (const i of r.items) assert.ok(Math.abs(i.score - dot(U, vectorOf(i.newsId))) < 1e-6, i.newsId);
   assert.equal(r.items[0]!.title, "title of N1", "items carry their metadata");
-  assert.deepEqual((await rank.rank({ userId: "u", history: ["H1"], k: 2 })).items.map((i) => i.newsId), expected.slice(0, 2));
+  assert.deepEqual(
+    (await rank.rank({ userId: "u", history: ["H1"], k: 2 })).items.map((i) => i.newsId),
+    expected.slice(0, 2),
+  );
 });
 
 test("rerank: known candidates once each, by dot product, capped by k; unknown ones listed", async () => {
   const { rank } = setup();
   const r = await rank.rank({ userId: "u", history: ["H1"], candidates: ["N3", "N5", "X8", "N1", "N3", "N4"], k: 3 });
   assert.equal(r.mode, "rerank");
-  assert.deepEqual(r.items.map((i) => i.newsId), ["N1", "N4", "N3"]);
+  assert.deepEqual(
+    r.items.map((i) => i.newsId),
+    ["N1", "N4", "N3"],
+  );
   assert.deepEqual(r.unknownCandidates, ["X8"]);
 });
 
@@ -80,11 +93,17 @@ test("cold start: no known history, no encoder call; newest first, undated last,
   const retrieve = await rank.rank({ userId: "u", history: ["X1"], k: 10 });
   assert.equal(retrieve.coldStart, true);
   assert.equal(retrieve.userCache, "none");
-  assert.deepEqual(retrieve.items.map((i) => i.newsId), ["H1", "N5", "N2", "N3", "N1", "H2", "N4"]);
+  assert.deepEqual(
+    retrieve.items.map((i) => i.newsId),
+    ["H1", "N5", "N2", "N3", "N1", "H2", "N4"],
+  );
   assert.ok(retrieve.items.every((i) => i.score === 0));
   const rerank = await rank.rank({ history: [], candidates: ["N4", "N1", "X7", "N2"], k: 10 });
   assert.equal(rerank.coldStart, true);
-  assert.deepEqual(rerank.items.map((i) => i.newsId), ["N2", "N1", "N4"]);
+  assert.deepEqual(
+    rerank.items.map((i) => i.newsId),
+    ["N2", "N1", "N4"],
+  );
   assert.deepEqual(rerank.unknownCandidates, ["X7"]);
   assert.equal(userCalls.length, 0);
 });
@@ -92,7 +111,10 @@ test("cold start: no known history, no encoder call; newest first, undated last,
 test("explain without attention: softmax of each history item's score, oldest first, summing to 1", async () => {
   const { rank } = setup();
   const r = await rank.rank({ userId: "u", history: ["H2", "H1"], k: 1, explain: true });
-  assert.deepEqual(r.explanation!.map((e) => e.newsId), ["H2", "H1"]);
+  assert.deepEqual(
+    r.explanation!.map((e) => e.newsId),
+    ["H2", "H1"],
+  );
   const sum = r.explanation!.reduce((s, e) => s + e.weight, 0);
   assert.ok(Math.abs(sum - 1) < 1e-12, `weights sum to ${sum}`);
   assert.ok(r.explanation![1]!.weight > r.explanation![0]!.weight, "H1 scores higher with the user than H2");

@@ -53,8 +53,15 @@ test("writes that arrive while the log is busy are committed together: one appen
     s.wal.appends[1]!.map((r) => (r.op === "upsert" ? r.items.map((i) => i.meta.id).join("+") : `-${r.id}`)),
     ["A", "B+C", "-OLD"],
   );
-  assert.deepEqual(s.wal.appends.flat().map((r) => r.seq), [1, 2, 3, 4], "sequence numbers follow the log's order");
-  assert.deepEqual(["FIRST", "A", "B", "C", "OLD"].map((id) => s.catalog.has(id)), [true, true, true, true, false]);
+  assert.deepEqual(
+    s.wal.appends.flat().map((r) => r.seq),
+    [1, 2, 3, 4],
+    "sequence numbers follow the log's order",
+  );
+  assert.deepEqual(
+    ["FIRST", "A", "B", "C", "OLD"].map((id) => s.catalog.has(id)),
+    [true, true, true, true, false],
+  );
 });
 
 test("a failed append fails every write of its group, applies none, and frees its sequence numbers", async () => {
@@ -66,13 +73,19 @@ test("a failed append fails every write of its group, applies none, and frees it
   s.wal.release();
   const results = await Promise.allSettled([first, ...group]);
   assert.ok(results.every((r) => r.status === "rejected" && (r.reason as WalWriteError).errno === "ENOSPC"));
-  assert.deepEqual(["FIRST", "A", "B", "OLD"].map((id) => s.catalog.has(id)), [false, false, false, true]);
+  assert.deepEqual(
+    ["FIRST", "A", "B", "OLD"].map((id) => s.catalog.has(id)),
+    [false, false, false, true],
+  );
   assert.equal(s.durable.lastSeq, 0);
   assert.deepEqual(s.writer.health(), { ok: false, reason: "durable writes are failing: no space left on device" });
   // The disk takes writes again: the next write succeeds with the freed numbers, and health recovers.
   s.wal.failWith(null);
   assert.equal(await s.writer.upsert([item("A")]), 1);
-  assert.deepEqual(s.wal.appends.at(-1)!.map((r) => r.seq), [1]);
+  assert.deepEqual(
+    s.wal.appends.at(-1)!.map((r) => r.seq),
+    [1],
+  );
   assert.deepEqual(s.writer.health(), { ok: true });
   assert.equal(s.lines.length, 2, `one line when writes fail, one when they recover: ${s.lines.join(" | ")}`);
   await s.writer.close();
@@ -88,7 +101,10 @@ test("a delete of an absent id answers false and logs nothing; of a present one,
   s.wal.release();
   await first;
   assert.deepEqual(await Promise.all(dels), [true, false, false]);
-  assert.deepEqual(s.wal.appends[1]!.map((r) => r.op === "delete" && r.id), ["OLD"]);
+  assert.deepEqual(
+    s.wal.appends[1]!.map((r) => r.op === "delete" && r.id),
+    ["OLD"],
+  );
 });
 
 test("writes are applied in the order they are acknowledged, which is the order they were made", async () => {
@@ -115,9 +131,21 @@ test("writes are applied in the order they are acknowledged, which is the order 
   s.wal.release();
   await Promise.all([first, ...writes.map(([, p]) => p)]);
   const names = writes.map(([n]) => n);
-  assert.deepEqual(s.wal.appends[1]!.map((r) => (r.op === "upsert" ? r.items[0]!.meta.title : `delete ${r.id}`)), names, "logged in that order");
-  assert.deepEqual(events.filter((e) => e.startsWith("apply") && e !== "apply title FIRST"), names.map((n) => `apply ${n}`), "applied in that order");
-  assert.deepEqual(events.filter((e) => e.startsWith("ack")), names.map((n) => `ack ${n}`), "acknowledged in that order");
+  assert.deepEqual(
+    s.wal.appends[1]!.map((r) => (r.op === "upsert" ? r.items[0]!.meta.title : `delete ${r.id}`)),
+    names,
+    "logged in that order",
+  );
+  assert.deepEqual(
+    events.filter((e) => e.startsWith("apply") && e !== "apply title FIRST"),
+    names.map((n) => `apply ${n}`),
+    "applied in that order",
+  );
+  assert.deepEqual(
+    events.filter((e) => e.startsWith("ack")),
+    names.map((n) => `ack ${n}`),
+    "acknowledged in that order",
+  );
   assert.equal(s.catalog.get("X")!.title, "x3", "the last write wins");
 });
 
@@ -126,7 +154,10 @@ test("without a data dir (in memory) writes apply at once, and an absent delete 
   assert.equal(await s.writer.upsert([item("A"), item("B")]), 2);
   assert.equal(await s.writer.delete("A"), true);
   assert.equal(await s.writer.delete("A"), false);
-  assert.deepEqual(["A", "B"].map((id) => s.catalog.has(id)), [false, true]);
+  assert.deepEqual(
+    ["A", "B"].map((id) => s.catalog.has(id)),
+    [false, true],
+  );
   assert.equal(s.wal.appends.length, 0);
   assert.equal(await s.writer.compact(), false, "nothing to compact");
 });
