@@ -82,7 +82,7 @@ out.push(row(`20% misses at half saturation: misses (${Math.round(half * 0.2)}/s
 out.push(row("cache-miss retrieve, micro-batching off (max batch 1)", results.missNoBatch!, results.bare));
 out.push("");
 out.push(
-  `Event-loop lag p99 at half saturation, as prom-client reports it (newsrec_nodejs_eventloop_lag_p99_seconds; its 10 ms sampling interval is included, an idle server reads about 10.4 ms): ${loopP99.toFixed(2)} ms.`,
+  `Event-loop lag p99 at half saturation, as the server reports it (newsrec_nodejs_eventloop_lag_p99_seconds, perf_hooks.monitorEventLoopDelay at 1 ms resolution): ${loopP99.toFixed(2)} ms.`,
 );
 out.push(
   `Micro-batching: cache-miss throughput ${(results.miss!.rps / results.missNoBatch!.rps).toFixed(2)}x that of batch size 1 (p99 ${results.miss!.p99.toFixed(1)} ms vs ${results.missNoBatch!.p99.toFixed(1)} ms).`,
