@@ -147,16 +147,26 @@ export function fromFile(path: string): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
+/** The keys a source gave for each built config: a setting the operator chose outranks one a snapshot carries. */
+const given = new WeakMap<Config, ReadonlySet<string>>();
+
+/** Whether a key of this config came from a source (file, environment, flag) rather than its default. */
+export function isExplicit(config: Config, key: Key): boolean {
+  return given.get(config)?.has(key) ?? false;
+}
+
 /** Merges the sources (later wins), fills defaults and validates. */
 export function buildConfig(...sources: Array<Record<string, unknown>>): Config {
   const merged: Record<string, unknown> = {};
   for (const s of sources) for (const [k, v] of Object.entries(s)) if (v !== undefined) merged[k] = v;
   for (const k of Object.keys(merged)) if (!KEYS.includes(k as Key)) throw new ConfigError(`unknown configuration key "${k}"`);
+  const explicit = new Set(Object.keys(merged)); // before Value.Default, which fills `merged` in place
   const withDefaults = Value.Default(ConfigSchema, merged);
   if (!Value.Check(ConfigSchema, withDefaults)) {
     const e = [...Value.Errors(ConfigSchema, withDefaults)][0]!;
     throw new ConfigError(`configuration ${e.path.slice(1) || "value"}: ${e.message}`);
   }
+  given.set(withDefaults, explicit);
   return withDefaults;
 }
 

@@ -13,7 +13,8 @@ import { Catalog, type CatalogOptions } from "./store.ts";
 import { demoNews } from "./demo.ts";
 import { embedInto } from "./embed.ts";
 import { prepareDataDir, swapSnapshot } from "./datadir.ts";
-import { readSnapshot } from "./snapshot.ts";
+import { readSnapshot, type SnapshotHnsw } from "./snapshot.ts";
+import { adoptSnapshotHnsw, configHnsw } from "./hnsw-settings.ts";
 import { decodeVector, readWal, WriteAheadLog, type WalRecord } from "./wal.ts";
 import type { Durability } from "./writer.ts";
 
@@ -33,20 +34,20 @@ async function seedBase(
   expect: Expect,
   opts: CatalogOptions,
   log: (l: string) => void,
-): Promise<{ catalog: Catalog; lastSeq: number }> {
+): Promise<{ catalog: Catalog; lastSeq: number; hnsw: SnapshotHnsw }> {
   const t0 = performance.now();
   const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
   if (config.snapshot) {
     const r = readSnapshot(config.snapshot, expect, opts);
     log(`snapshot ${config.snapshot}: ${r.catalog.size} news loaded in ${secs()} s`);
-    return { catalog: r.catalog, lastSeq: r.manifest.lastSeq };
+    return { catalog: r.catalog, lastSeq: r.manifest.lastSeq, hnsw: adoptSnapshotHnsw(r.catalog, r.manifest, config, log) };
   }
   const catalog = new Catalog(expect.dimension, expect.fingerprint, opts);
   if (config.demoNews > 0) {
     await embedInto(catalog, encoders, demoNews(config.demoNews));
     log(`demo catalog: ${catalog.size} synthetic news embedded in ${secs()} s`);
   }
-  return { catalog, lastSeq: 0 };
+  return { catalog, lastSeq: 0, hnsw: configHnsw(config) };
 }
 
 class DataDirError extends Error {
@@ -61,7 +62,7 @@ class DataDirError extends Error {
 export async function restoreCatalog(config: Config, encoders: Encoders, expect: Expect, opts: CatalogOptions, log: (l: string) => void): Promise<Restored> {
   if (!config.dataDir) return { ...(await seedBase(config, encoders, expect, opts, log)), durable: null, ownSnapshot: false };
   const dataDir = config.dataDir;
-  const hnsw = { m: config.hnswM, efConstruction: config.efConstruction };
+  let hnsw = configHnsw(config);
   mkdirSync(dataDir, { recursive: true });
   const state = prepareDataDir(dataDir, log);
   const walPath = join(dataDir, "wal.log");
@@ -81,6 +82,7 @@ export async function restoreCatalog(config: Config, encoders: Encoders, expect:
     catalog = r.catalog;
     lastSeq = r.manifest.lastSeq;
     log(`snapshot ${state.snapshot.dir}: ${catalog.size} news loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    hnsw = adoptSnapshotHnsw(catalog, r.manifest, config, log);
     // Fell back past a newer snapshot: only safe when the log still holds what it added.
     if (lastSeq < state.claimedSeq && !(firstSeq !== undefined && firstSeq <= lastSeq + 1))
       throw new DataDirError(
@@ -90,12 +92,13 @@ export async function restoreCatalog(config: Config, encoders: Encoders, expect:
   } else if (state.empty) {
     // A new data dir: seeded, and the seed saved as its first snapshot before the log exists,
     // so a crash now leaves an empty data dir again, never a log without its base.
-    ({ catalog, lastSeq } = await seedBase(config, encoders, expect, opts, log));
+    ({ catalog, lastSeq, hnsw } = await seedBase(config, encoders, expect, opts, log));
     await swapSnapshot(catalog, dataDir, { model: { name: m.name, version: m.version }, lastSeq, hnsw });
     log(`data dir ${dataDir}: new; its first snapshot holds ${catalog.size} news`);
   } else if (firstSeq === 1 && !state.problems.length) {
     // A log from the very first write and never a snapshot: the log is the whole history.
-    catalog = config.snapshot ? (await seedBase(config, encoders, expect, opts, log)).catalog : new Catalog(expect.dimension, expect.fingerprint, opts);
+    if (config.snapshot) ({ catalog, hnsw } = await seedBase(config, encoders, expect, opts, log));
+    else catalog = new Catalog(expect.dimension, expect.fingerprint, opts);
     lastSeq = 0;
     ownSnapshot = false;
     log(`data dir ${dataDir}: no snapshot; the write-ahead log from seq 1 is replayed onto ${config.snapshot ? config.snapshot : "an empty catalog"}`);

@@ -23,7 +23,7 @@ export interface SnapshotManifest {
   slots: number;
   /** The write-ahead-log sequence number this snapshot includes (0 for batch snapshots). */
   lastSeq: number;
-  hnsw: { m: number; efConstruction: number; phi: number };
+  hnsw: SnapshotHnsw & { phi: number };
   createdAt: string;
   /** Each file's size in bytes (absent in snapshots written before it was recorded). */
   files?: Record<string, number>;
@@ -41,10 +41,36 @@ export class SnapshotError extends Error {
 const CAPTURE_CHUNK = 1000;
 const FILES = ["items.jsonl", "vectors.f32", "index.hnsw"] as const;
 
+/** What `newsrec tune` measured for the setting it chose (src/index/tune.ts). */
+export interface TunedRecord {
+  target: number;
+  recall10: number;
+  recall100: number;
+  p50Ms: number;
+  p99Ms: number;
+  buildSeconds: number;
+  queries: number;
+  /** How the query histories were drawn (src/index/tune-queries.ts). */
+  histories: string;
+  at: string;
+}
+
+/**
+ * The graph's settings. M and efConstruction are the graph's own (hnswlib keeps them in the
+ * graph file too, for later inserts); efSearch and tuned appear once `newsrec tune` has chosen
+ * them, and the server searches with that efSearch unless its operator set one (README).
+ */
+export interface SnapshotHnsw {
+  m: number;
+  efConstruction: number;
+  efSearch?: number;
+  tuned?: TunedRecord;
+}
+
 export type SnapshotInfo = {
   model: { name: string; version: string };
   lastSeq: number;
-  hnsw: { m: number; efConstruction: number };
+  hnsw: SnapshotHnsw;
   timings?: Record<string, number>;
 };
 
@@ -123,6 +149,13 @@ export async function writeSnapshot(catalog: Catalog, dir: string, info: Snapsho
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
   const manifest = await writeSnapshotFiles(catalog, tmp, info);
+  await swapFolder(tmp, dir);
+  return manifest;
+}
+
+/** Puts the complete folder `tmp` in the place of `dir` (a sibling), the old one removed after. */
+export async function swapFolder(tmp: string, dir: string): Promise<void> {
+  const parent = dirname(dir);
   if (existsSync(dir)) {
     const old = `${tmp}.old`;
     await rename(dir, old);
@@ -132,7 +165,6 @@ export async function writeSnapshot(catalog: Catalog, dir: string, info: Snapsho
     await rename(tmp, dir);
   }
   await fsyncPath(parent);
-  return manifest;
 }
 
 /**
@@ -160,7 +192,7 @@ export function checkSnapshot(dir: string): SnapshotManifest {
   return m;
 }
 
-function readSnapshotManifest(dir: string): SnapshotManifest {
+export function readSnapshotManifest(dir: string): SnapshotManifest {
   let m: SnapshotManifest;
   try {
     m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));

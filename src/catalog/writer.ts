@@ -13,12 +13,14 @@ import type { Metrics } from "../metrics.ts";
 import type { Catalog, NewsMeta } from "./store.ts";
 import { swapSnapshot } from "./datadir.ts";
 import { encodeVector, WalWriteError, type WalRecord, type WriteAheadLog } from "./wal.ts";
+import type { SnapshotHnsw } from "./snapshot.ts";
 
 export interface Durability {
   wal: WriteAheadLog;
   dataDir: string;
   lastSeq: number;
-  hnsw: { m: number; efConstruction: number };
+  /** Carried into every compacted snapshot, so a tuned efSearch outlives compactions. */
+  hnsw: SnapshotHnsw;
   /** One line per change of the write path's state (failing, recovered). */
   log: (line: string) => void;
 }

@@ -5,6 +5,7 @@ import { embedCommand } from "./embed.ts";
 import { evalCommand } from "./eval.ts";
 import { serveCommand } from "./serve.ts";
 import { synthCommand } from "./synth.ts";
+import { tuneCommand } from "./tune.ts";
 import { walCommand } from "./wal.ts";
 
 export async function main(argv: string[]): Promise<void> {
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<void> {
   evalCommand(program);
   embedCommand(program);
   synthCommand(program);
+  tuneCommand(program);
   walCommand(program);
   try {
     await program.parseAsync(argv);

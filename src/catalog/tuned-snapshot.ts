@@ -1,0 +1,52 @@
+/**
+ * Writes `newsrec tune`'s choice into a snapshot folder: a new manifest (hnsw.efSearch and the
+ * tuned record) and, when the chosen M or efConstruction differ from the graph's, the graph
+ * built with them. The folder is replaced whole, as `newsrec embed` writes it: a sibling folder
+ * with the unchanged items and vectors hard-linked (copied where links are impossible), the
+ * new files, the manifest last, then swapped in. A crash leaves the old snapshot or the new.
+ */
+import { copyFile, link, mkdir, rm, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { HnswIndex } from "../index/hnsw.ts";
+import { fsyncPath, writeDurable } from "./disk.ts";
+import { swapFolder, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
+
+async function carry(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch {
+    await copyFile(from, to);
+    await fsyncPath(to);
+  }
+}
+
+export async function writeTunedSnapshot(
+  dir: string,
+  manifest: SnapshotManifest,
+  choice: { m: number; efConstruction: number; efSearch: number },
+  tuned: TunedRecord,
+  /** The graph built with the chosen M and efConstruction; null keeps the snapshot's own. */
+  graph: HnswIndex | null,
+): Promise<SnapshotManifest> {
+  const tmp = join(dirname(dir), `.${basename(dir)}.tune-${process.pid}-${Date.now()}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  try {
+    await carry(join(dir, "items.jsonl"), join(tmp, "items.jsonl"));
+    await carry(join(dir, "vectors.f32"), join(tmp, "vectors.f32"));
+    if (graph) {
+      await graph.write(join(tmp, "index.hnsw"));
+      await fsyncPath(join(tmp, "index.hnsw"));
+    } else await carry(join(dir, "index.hnsw"), join(tmp, "index.hnsw"));
+    const files: Record<string, number> = {};
+    for (const f of ["items.jsonl", "vectors.f32", "index.hnsw"]) files[f] = (await stat(join(tmp, f))).size;
+    const next: SnapshotManifest = { ...manifest, hnsw: { ...choice, phi: manifest.hnsw.phi, tuned }, files };
+    await writeDurable(join(tmp, "manifest.json"), JSON.stringify(next, null, 2));
+    await fsyncPath(tmp);
+    await swapFolder(tmp, dir);
+    return next;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}

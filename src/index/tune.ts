@@ -1,0 +1,136 @@
+/**
+ * HNSW parameters chosen by measurement: for each (M, efConstruction) a graph is built from
+ * the catalog's vectors exactly as the server builds one (slot order, tombstoned free slots),
+ * then efSearch is swept on it, each setting measured against exact search on the same queries:
+ * recall@10, recall@100, and the p50/p99 latency of one top-10 search. The cheapest setting
+ * (lowest p50) that meets the recall@10 target wins; build time breaks ties, since a graph is
+ * rebuilt on every re-embed.
+ */
+import { exactTopK } from "./exact.ts";
+import { HnswIndex } from "./hnsw.ts";
+
+export interface Grid {
+  m: number[];
+  efConstruction: number[];
+  efSearch: number[];
+}
+
+export interface GridPoint {
+  m: number;
+  efConstruction: number;
+  efSearch: number;
+  recall10: number;
+  recall100: number;
+  p50Ms: number;
+  p99Ms: number;
+  buildSeconds: number;
+}
+
+export interface TuneInput {
+  vectors: Float32Array;
+  dim: number;
+  /** Slots in the snapshot (live and free). */
+  slots: number;
+  isLive: (slot: number) => boolean;
+  phi: number;
+  queries: Float32Array[];
+}
+
+/** Searches before each timed pass, so that caches and the JIT are warm for every setting alike. */
+const WARMUP = 20;
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+
+/** The graph the server would build: every slot in order, free slots inserted then tombstoned (so later upserts can reuse them). */
+export function buildGraph(t: TuneInput, m: number, efConstruction: number): HnswIndex {
+  const idx = new HnswIndex(t.dim, t.phi, { m, efConstruction, efSearch: 16 }, t.slots);
+  for (let s = 0; s < t.slots; s++) {
+    idx.upsert(s, t.vectors.subarray(s * t.dim, (s + 1) * t.dim));
+    if (!t.isLive(s)) idx.remove(s);
+  }
+  return idx;
+}
+
+/** Exact top-k slots of each query, and the time one exact top-10 search took (JavaScript scorer). */
+export function exactTruth(t: TuneInput, k: number): { truth: Set<number>[]; ms: number[] } {
+  const ms: number[] = [];
+  const truth = t.queries.map((q) => {
+    const t0 = performance.now();
+    const r = exactTopK(q, t.vectors, t.slots, k, t.isLive);
+    ms.push(performance.now() - t0);
+    return new Set(r.map((x) => x.slot));
+  });
+  return { truth, ms };
+}
+
+const recallOf = (found: number[], truth: Set<number>) => found.filter((s) => truth.has(s)).length / Math.max(1, truth.size);
+
+/** One efSearch on a built graph. */
+export function measure(
+  idx: HnswIndex,
+  t: TuneInput,
+  truth10: Set<number>[],
+  truth100: Set<number>[],
+  efSearch: number,
+): Omit<GridPoint, "m" | "efConstruction" | "buildSeconds"> {
+  idx.efSearch = efSearch;
+  for (const q of t.queries.slice(0, WARMUP)) idx.search(q, 10);
+  const ms: number[] = [];
+  let r10 = 0;
+  let r100 = 0;
+  t.queries.forEach((q, i) => {
+    const t0 = performance.now();
+    const found = idx.search(q, 10);
+    ms.push(performance.now() - t0);
+    r10 += recallOf(found, truth10[i]!);
+    r100 += recallOf(idx.search(q, 100), truth100[i]!);
+  });
+  const n = t.queries.length;
+  return { efSearch, recall10: r10 / n, recall100: r100 / n, p50Ms: pct(ms, 0.5), p99Ms: pct(ms, 0.99) };
+}
+
+/** The cheapest point meeting the target (lowest p50, then fastest build), or null when none does. */
+export function cheapest(points: GridPoint[], target: number): GridPoint | null {
+  let best: GridPoint | null = null;
+  for (const p of points) {
+    if (p.recall10 < target) continue;
+    if (!best || p.p50Ms < best.p50Ms || (p.p50Ms === best.p50Ms && p.buildSeconds < best.buildSeconds)) best = p;
+  }
+  return best;
+}
+
+/**
+ * Measures the whole grid. Only the graph of the best point so far is kept (to be written
+ * into the snapshot), so memory holds at most two graphs at once.
+ */
+export function tuneGrid(
+  t: TuneInput,
+  grid: Grid,
+  target: number,
+  onPoint: (p: GridPoint) => void = () => {},
+  onBuild: (m: number, efConstruction: number) => void = () => {},
+): { points: GridPoint[]; best: GridPoint | null; bestGraph: HnswIndex | null; exactMs: number[] } {
+  const t10 = exactTruth(t, 10);
+  const t100 = exactTruth(t, 100);
+  const points: GridPoint[] = [];
+  let best: GridPoint | null = null;
+  let bestGraph: HnswIndex | null = null;
+  for (const m of grid.m) {
+    for (const efConstruction of grid.efConstruction) {
+      onBuild(m, efConstruction);
+      const t0 = performance.now();
+      const idx = buildGraph(t, m, efConstruction);
+      const buildSeconds = (performance.now() - t0) / 1000;
+      for (const ef of grid.efSearch) {
+        const p = { m, efConstruction, buildSeconds, ...measure(idx, t, t10.truth, t100.truth, ef) };
+        points.push(p);
+        onPoint(p);
+        if (cheapest([p, ...(best ? [best] : [])], target) === p) {
+          best = p;
+          bestGraph = idx;
+        }
+      }
+    }
+  }
+  return { points, best, bestGraph, exactMs: t10.ms };
+}

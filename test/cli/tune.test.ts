@@ -1,0 +1,118 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "../../src/app.ts";
+import { adoptSnapshotHnsw } from "../../src/catalog/hnsw-settings.ts";
+import { demoNews } from "../../src/catalog/demo.ts";
+import { checkSnapshot, readSnapshot } from "../../src/catalog/snapshot.ts";
+import { catalogOptions } from "../../src/catalog/store.ts";
+import { buildConfig } from "../../src/config.ts";
+import { sampleQueries } from "../../src/index/tune-queries.ts";
+import { DEFAULT_BUNDLE, ROOT } from "../helpers.ts";
+
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), ...args], { encoding: "utf8" });
+const last = (out: string) => JSON.parse(out.trim().split("\n").pop()!);
+
+const NEWS = 3000; // above exactMaxItems (2000), so the server searches the graph
+const QUERIES = 60;
+const TARGET = 0.9;
+
+test("newsrec tune writes the cheapest setting meeting the target into the snapshot, and the server searches with it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tune-"));
+  try {
+    const newsFile = join(dir, "news.jsonl");
+    writeFileSync(
+      newsFile,
+      demoNews(NEWS, 5)
+        .map((n) => `${JSON.stringify(n)}\n`)
+        .join(""),
+    );
+    const snap = join(dir, "snap");
+    const e = cli("embed", "--news", newsFile, "--out", snap, "--workers", "1");
+    assert.equal(e.status, 0, e.stderr);
+    // efConstruction 64 differs from embed's default, so the chosen graph must be rebuilt.
+    const r = cli("tune", "--snapshot", snap, "--queries", String(QUERIES), "--target-recall", String(TARGET), "--grid", "m=8,16;efc=64;ef=10,40,200");
+    assert.equal(r.status, 0, r.stderr);
+    const s = last(r.stdout);
+    assert.equal(s.points.length, 6);
+    assert.ok(s.chosen.recall10 >= TARGET, JSON.stringify(s.chosen));
+    assert.equal(s.rebuilt, true);
+    assert.equal(s.written, true);
+    const cheaper = s.points.filter((p: { recall10: number; p50Ms: number }) => p.recall10 >= TARGET && p.p50Ms < s.chosen.p50Ms);
+    assert.deepEqual(cheaper, [], "no measured point meeting the target is faster");
+
+    const manifest = checkSnapshot(snap); // whole: every file has the size the manifest records
+    assert.equal(manifest.hnsw.m, s.chosen.m);
+    assert.equal(manifest.hnsw.efConstruction, s.chosen.efConstruction);
+    assert.equal(manifest.hnsw.efSearch, s.chosen.efSearch);
+    assert.equal(manifest.hnsw.tuned?.recall10, s.chosen.recall10);
+    assert.equal(manifest.items, NEWS);
+
+    // The server on that snapshot searches with the tuned efSearch, and meets the target on the same sampled queries.
+    const app = await createApp(buildConfig({ model: DEFAULT_BUNDLE, snapshot: snap, demoNews: 0, recallSampleRate: 0, logLevel: "silent" }), () => {});
+    try {
+      assert.equal(app.catalog.index.efSearch, s.chosen.efSearch);
+      const c = app.catalog;
+      const live = [...c.entries()].map((x) => x.slot);
+      const queries = await sampleQueries(
+        { vectors: c.matrix.vectors, dim: c.dim, live, isLive: (slot) => live.includes(slot), title: (slot) => c.metaAt(slot).title },
+        app.encoders,
+        QUERIES,
+        1,
+      );
+      let hits = 0;
+      for (const q of queries) {
+        const found = new Set(c.search(q, 10).map((x) => x.slot));
+        hits += c.exactSearch(q, 10).filter((x) => found.has(x.slot)).length;
+      }
+      assert.ok(hits / (10 * QUERIES) >= TARGET, `server recall@10 ${hits / (10 * QUERIES)}`);
+    } finally {
+      await app.close();
+    }
+
+    // An operator's efSearch outranks the snapshot's; the default does not.
+    const expect = { fingerprint: manifest.fingerprint, dimension: manifest.dimension };
+    for (const [config, want] of [
+      [buildConfig({ efSearch: 77 }), 77],
+      [buildConfig({}), s.chosen.efSearch],
+    ] as const) {
+      const { catalog } = readSnapshot(snap, expect, catalogOptions({ ...config, maxAgeHours: 0 }, manifest.hnsw.phi));
+      const record = adoptSnapshotHnsw(catalog, manifest, config, () => {});
+      assert.equal(catalog.index.efSearch, want);
+      assert.equal(record.efSearch, s.chosen.efSearch, "the snapshot's record is carried to compactions unchanged");
+    }
+
+    // Too high a target for the grid: non-zero, one line, the snapshot untouched.
+    const before = readFileSync(join(snap, "manifest.json"), "utf8");
+    const none = cli("tune", "--snapshot", snap, "--queries", "20", "--target-recall", "1", "--grid", "m=4;efc=8;ef=8");
+    assert.notEqual(none.status, 0);
+    assert.match(none.stderr.trim().split("\n").pop()!, /no setting in the grid reaches recall@10 1/);
+    assert.equal(last(none.stdout).written, false);
+    assert.equal(readFileSync(join(snap, "manifest.json"), "utf8"), before);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("newsrec tune refuses bad arguments with a one-line reason", () => {
+  for (const [args, reason] of [
+    [[], /--snapshot/],
+    [["--snapshot", "/nonexistent/snap"], /snapshot \/nonexistent\/snap: cannot read manifest\.json/],
+    [["--snapshot", "x", "--target-recall", "1.5"], /--target-recall/],
+    [["--snapshot", "x", "--grid", "m=abc"], /m: integers from 2 to 128/],
+    [["--snapshot", "x", "--grid", "depth=3"], /is not m=LIST/],
+    [["--snapshot", "x", "--queries", "0"], /--queries must be an integer/],
+  ] as const) {
+    const r = cli("tune", ...args);
+    assert.notEqual(r.status, 0, args.join(" "));
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, reason);
+  }
+  const h = cli("tune", "--help");
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /--target-recall/);
+});
