@@ -13,7 +13,7 @@ import { catalogOptions } from "../catalog/store.ts";
 import { writeTunedSnapshot } from "../catalog/tuned-snapshot.ts";
 import { loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
-import { HISTORY_MAX, HISTORY_MIN, sampleQueries } from "../index/tune-queries.ts";
+import { HISTORIES, HISTORY_MAX, HISTORY_MIN, sampleQueries } from "../index/tune-queries.ts";
 import { cheapest, tuneGrid, type Grid, type GridPoint } from "../index/tune.ts";
 import { intOption } from "./options.ts";
 
@@ -103,7 +103,7 @@ export function tuneCommand(program: Command): void {
         await enc.close();
       }
       say(
-        `${catalog.size} news, ${queries.length} user vectors from cluster-coherent histories; grid M ${o.grid.m} × efConstruction ${o.grid.efConstruction} × efSearch ${o.grid.efSearch}`,
+        `${catalog.size} news, ${queries.length} user vectors from ${HISTORIES}; grid M ${o.grid.m} × efConstruction ${o.grid.efConstruction} × efSearch ${o.grid.efSearch}`,
       );
       const t0 = performance.now();
       const r = tuneGrid(
@@ -126,7 +126,7 @@ export function tuneCommand(program: Command): void {
         news: catalog.size,
         target: o.targetRecall,
         queries: queries.length,
-        histories: "cluster-coherent",
+        histories: HISTORIES,
         exactJsP50Ms: f(exactP50, 3),
         seconds: f((performance.now() - t0) / 1000, 1),
         chosen: best,
@@ -154,7 +154,7 @@ export function tuneCommand(program: Command): void {
             p99Ms,
             buildSeconds,
             queries: queries.length,
-            histories: "cluster-coherent",
+            histories: HISTORIES,
             at: new Date().toISOString(),
           },
           rebuilt ? r.bestGraph : null,

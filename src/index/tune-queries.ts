@@ -2,20 +2,26 @@
  * Queries for tuning the HNSW graph: real user vectors, made by the bundle's own user encoder
  * from histories of the catalog's own items, so the graph is measured on the queries it serves.
  *
- * Histories are cluster-coherent rather than uniform: a random seed item, then 10 to 50 items
- * drawn mostly (1 − NOISE) from the seed's POOL nearest neighbours by dot product and the rest
- * uniformly. Real users click within a few interests (the synthetic corpus uses the same 20%
- * off-interest share); a uniformly random history averages towards the catalog's centroid, a
- * query region that traffic rarely visits and whose recall says little about real queries.
+ * Histories are cluster-coherent rather than uniform: one to three interests, each a random seed
+ * item, then 10 to 50 items drawn mostly (1 − NOISE) from the POOL nearest neighbours by dot
+ * product of a random interest's seed, the rest uniformly. That is the synthetic corpus's own
+ * user model (src/synth/corpus.ts: 1 to 3 interest categories, 20% off-interest clicks), and
+ * real users click within a few interests too; a uniformly random history averages towards the
+ * catalog's centroid, a query region that traffic rarely visits. A single interest would be too
+ * easy: its true top-k sits in one cluster, while a user of two or three interests has it
+ * spread over several, which is where a graph misses.
  */
 import { exactTopK } from "./exact.ts";
 import { Random } from "../synth/random.ts";
 import type { Encoders } from "../model/encoders.ts";
 
-const POOL = 200;
+const POOL = 500;
+const INTERESTS = 3;
 const NOISE = 0.2;
 export const HISTORY_MIN = 10;
 export const HISTORY_MAX = 50;
+/** How the histories are drawn, as the tuned record names it. */
+export const HISTORIES = `cluster-coherent: ${HISTORY_MIN}-${HISTORY_MAX} items, 1-${INTERESTS} interests (${POOL} nearest items of a seed each), ${NOISE * 100}% anywhere`;
 
 export interface QuerySource {
   vectors: Float32Array;
@@ -29,15 +35,22 @@ export interface QuerySource {
 
 /** The slots of one history, oldest first. */
 export function sampleHistory(src: QuerySource, rng: Random): number[] {
-  const seed = rng.pick(src.live);
-  const near = exactTopK(src.vectors.subarray(seed * src.dim, (seed + 1) * src.dim), src.vectors, src.vectors.length / src.dim, POOL, src.isLive).map(
-    (r) => r.slot,
+  const rows = src.vectors.length / src.dim;
+  const seeds = Array.from({ length: rng.int(1, INTERESTS) }, () => rng.pick(src.live));
+  const pools = seeds.map((seed) =>
+    exactTopK(src.vectors.subarray(seed * src.dim, (seed + 1) * src.dim), src.vectors, rows, POOL, src.isLive).map((r) => r.slot),
   );
   const n = Math.min(rng.int(HISTORY_MIN, HISTORY_MAX), src.live.length);
-  const picked = new Set<number>([seed]);
+  const picked = new Set<number>(seeds.slice(0, n));
   // Bounded tries: a tiny catalog may not hold n distinct items of each kind.
-  for (let tries = 0; picked.size < n && tries < 20 * n; tries++) picked.add(rng.chance(NOISE) ? rng.pick(src.live) : rng.pick(near));
-  return [...picked];
+  for (let tries = 0; picked.size < n && tries < 20 * n; tries++) picked.add(rng.chance(NOISE) ? rng.pick(src.live) : rng.pick(rng.pick(pools)));
+  // The order a user clicked in is unknown; shuffled, so the seeds do not always come first.
+  const h = [...picked];
+  for (let i = h.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [h[i], h[j]] = [h[j]!, h[i]!];
+  }
+  return h;
 }
 
 /** `count` user vectors from the bundle's user encoder, deterministic for a seed. */
