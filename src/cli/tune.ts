@@ -13,7 +13,7 @@ import { catalogOptions } from "../catalog/store.ts";
 import { writeTunedSnapshot } from "../catalog/tuned-snapshot.ts";
 import { loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
-import { HISTORIES, HISTORY_MAX, HISTORY_MIN, sampleQueries } from "../index/tune-queries.ts";
+import { HISTORIES, HISTORY_MAX, HISTORY_MIN, sampleQueries, type HistoryModel } from "../index/tune-queries.ts";
 import { cheapest, tuneGrid, type Grid, type GridPoint } from "../index/tune.ts";
 import { intOption } from "./options.ts";
 
@@ -36,6 +36,11 @@ export function parseGrid(text: string): Grid {
   return grid as unknown as Grid;
 }
 
+function historiesOption(v: string): HistoryModel {
+  if (v !== "coherent" && v !== "uniform") throw new InvalidArgumentError("must be coherent or uniform");
+  return v;
+}
+
 function recallOption(v: string): number {
   const r = Number(v);
   if (!(r > 0 && r <= 1)) throw new InvalidArgumentError("must be a number above 0 and at most 1");
@@ -49,6 +54,7 @@ interface TuneOpts {
   queries: number;
   grid: Grid;
   seed: number;
+  histories: HistoryModel;
   dryRun?: boolean;
 }
 
@@ -67,6 +73,7 @@ export function tuneCommand(program: Command): void {
     .option("--target-recall <r>", "recall@10 against exact search the setting must reach", recallOption, 0.95)
     .option("--queries <n>", `user vectors sampled from histories of ${HISTORY_MIN}-${HISTORY_MAX} catalog items`, intOption("--queries", 10, 100_000), 300)
     .option("--grid <spec>", `settings to measure (keys left out keep these): "${DEFAULT_GRID}"`, parseGrid, parseGrid(""))
+    .option("--histories <model>", "coherent (1-3 interests, the default) or uniform (the pessimistic bound)", historiesOption, "coherent")
     .option("--seed <n>", "seed of the sampled histories", intOption("--seed", 0, 2 ** 32 - 1), 1)
     .option("--dry-run", "measure and report only; leave the snapshot as it is")
     .action(async (o: TuneOpts) => {
@@ -98,12 +105,12 @@ export function tuneCommand(program: Command): void {
       });
       let queries: Float32Array[];
       try {
-        queries = await sampleQueries({ vectors, dim: catalog.dim, live, isLive, title: (s) => catalog.metaAt(s).title }, enc, o.queries, o.seed);
+        queries = await sampleQueries({ vectors, dim: catalog.dim, live, isLive, title: (s) => catalog.metaAt(s).title }, enc, o.queries, o.seed, o.histories);
       } finally {
         await enc.close();
       }
       say(
-        `${catalog.size} news, ${queries.length} user vectors from ${HISTORIES}; grid M ${o.grid.m} × efConstruction ${o.grid.efConstruction} × efSearch ${o.grid.efSearch}`,
+        `${catalog.size} news, ${queries.length} user vectors from ${HISTORIES[o.histories]}; grid M ${o.grid.m} × efConstruction ${o.grid.efConstruction} × efSearch ${o.grid.efSearch}`,
       );
       const t0 = performance.now();
       const r = tuneGrid(
@@ -126,7 +133,7 @@ export function tuneCommand(program: Command): void {
         news: catalog.size,
         target: o.targetRecall,
         queries: queries.length,
-        histories: HISTORIES,
+        histories: HISTORIES[o.histories],
         exactJsP50Ms: f(exactP50, 3),
         seconds: f((performance.now() - t0) / 1000, 1),
         chosen: best,
@@ -154,7 +161,7 @@ export function tuneCommand(program: Command): void {
             p99Ms,
             buildSeconds,
             queries: queries.length,
-            histories: HISTORIES,
+            histories: HISTORIES[o.histories],
             at: new Date().toISOString(),
           },
           rebuilt ? r.bestGraph : null,

@@ -6,10 +6,13 @@
  * item, then 10 to 50 items drawn mostly (1 − NOISE) from the POOL nearest neighbours by dot
  * product of a random interest's seed, the rest uniformly. That is the synthetic corpus's own
  * user model (src/synth/corpus.ts: 1 to 3 interest categories, 20% off-interest clicks), and
- * real users click within a few interests too; a uniformly random history averages towards the
- * catalog's centroid, a query region that traffic rarely visits. A single interest would be too
- * easy: its true top-k sits in one cluster, while a user of two or three interests has it
- * spread over several, which is where a graph misses.
+ * real users click within a few interests too. A single interest would be too easy: its true
+ * top-k sits in one cluster, while a user of two or three interests has it spread over several,
+ * which is where a graph misses.
+ *
+ * "uniform" histories (10 to 50 items drawn uniformly, as benchmarks/recall.ts draws them) are
+ * the pessimistic bound: such a user vector averages many unrelated clusters and its true top-k
+ * lies scattered among them, so the same graph finds less of it (benchmarks/RESULTS.md).
  */
 import { exactTopK } from "./exact.ts";
 import { Random } from "../synth/random.ts";
@@ -20,8 +23,12 @@ const INTERESTS = 3;
 const NOISE = 0.2;
 export const HISTORY_MIN = 10;
 export const HISTORY_MAX = 50;
+export type HistoryModel = "coherent" | "uniform";
 /** How the histories are drawn, as the tuned record names it. */
-export const HISTORIES = `cluster-coherent: ${HISTORY_MIN}-${HISTORY_MAX} items, 1-${INTERESTS} interests (${POOL} nearest items of a seed each), ${NOISE * 100}% anywhere`;
+export const HISTORIES: Record<HistoryModel, string> = {
+  coherent: `cluster-coherent: ${HISTORY_MIN}-${HISTORY_MAX} items, 1-${INTERESTS} interests (${POOL} nearest items of a seed each), ${NOISE * 100}% anywhere`,
+  uniform: `uniform: ${HISTORY_MIN}-${HISTORY_MAX} items drawn uniformly`,
+};
 
 export interface QuerySource {
   vectors: Float32Array;
@@ -34,7 +41,13 @@ export interface QuerySource {
 }
 
 /** The slots of one history, oldest first. */
-export function sampleHistory(src: QuerySource, rng: Random): number[] {
+export function sampleHistory(src: QuerySource, rng: Random, model: HistoryModel = "coherent"): number[] {
+  if (model === "uniform") {
+    const n = Math.min(rng.int(HISTORY_MIN, HISTORY_MAX), src.live.length);
+    const picked = new Set<number>();
+    for (let tries = 0; picked.size < n && tries < 20 * n; tries++) picked.add(rng.pick(src.live));
+    return [...picked];
+  }
   const rows = src.vectors.length / src.dim;
   const seeds = Array.from({ length: rng.int(1, INTERESTS) }, () => rng.pick(src.live));
   const pools = seeds.map((seed) =>
@@ -54,12 +67,18 @@ export function sampleHistory(src: QuerySource, rng: Random): number[] {
 }
 
 /** `count` user vectors from the bundle's user encoder, deterministic for a seed. */
-export async function sampleQueries(src: QuerySource, encoders: Encoders, count: number, seed: number): Promise<Float32Array[]> {
+export async function sampleQueries(
+  src: QuerySource,
+  encoders: Encoders,
+  count: number,
+  seed: number,
+  model: HistoryModel = "coherent",
+): Promise<Float32Array[]> {
   const rng = new Random(seed);
   const byVectors = encoders.bundle.manifest.encoders.user.input === "news_vectors";
   const out: Float32Array[] = [];
   for (let q = 0; q < count; q++) {
-    const h = sampleHistory(src, rng);
+    const h = sampleHistory(src, rng, model);
     const input = byVectors
       ? { kind: "vectors" as const, vectors: h.map((s) => src.vectors.subarray(s * src.dim, (s + 1) * src.dim)) }
       : { kind: "titles" as const, titlesNewestFirst: h.map(src.title).reverse() };

@@ -105,6 +105,7 @@ test("newsrec tune refuses bad arguments with a one-line reason", () => {
     [["--snapshot", "x", "--grid", "m=abc"], /m: integers from 2 to 128/],
     [["--snapshot", "x", "--grid", "depth=3"], /is not m=LIST/],
     [["--snapshot", "x", "--queries", "0"], /--queries must be an integer/],
+    [["--snapshot", "x", "--histories", "random"], /must be coherent or uniform/],
   ] as const) {
     const r = cli("tune", ...args);
     assert.notEqual(r.status, 0, args.join(" "));
