@@ -13,6 +13,8 @@ export const CATALOGUE = {
   /** A dependency outside the request failed (a full disk, a dead encoder worker); retrying later may work. */
   UNAVAILABLE: { http: 503, grpc: 14 },
   DEADLINE_EXCEEDED: { http: 504, grpc: 4 },
+  /** The client went away before its answer (nginx's 499); only metrics and logs see it. */
+  CANCELLED: { http: 499, grpc: 1 },
   INTERNAL: { http: 500, grpc: 13 },
 } as const;
 

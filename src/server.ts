@@ -10,6 +10,7 @@ import { createApp, type App } from "./app.ts";
 import type { Config } from "./config.ts";
 import { startGrpcServer, type GrpcServer } from "./grpc/server.ts";
 import { buildHttpServer } from "./http/server.ts";
+import { whenResponseEnds } from "./http/response-end.ts";
 
 export interface Running {
   app: App;
@@ -48,7 +49,7 @@ export async function runServer(config: Config, log: (line: string) => void): Pr
   const unanswered = new Set<ServerResponse>();
   http.server.on("request", (_req, res: ServerResponse) => {
     unanswered.add(res);
-    res.once("close", () => unanswered.delete(res));
+    whenResponseEnds(res, () => unanswered.delete(res));
   });
   let stopping: Promise<void> | null = null;
   const stop = () =>

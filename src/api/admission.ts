@@ -4,6 +4,8 @@
  * request can end (answered, failed, timed out, client gone at any moment, and several of these
  * at once) gives the slot back exactly once.
  */
+import { NewsrecError } from "../errors.ts";
+
 export type Transport = "http" | "grpc";
 
 export interface Ticket {
@@ -18,12 +20,17 @@ export interface Ticket {
 export class Admission {
   private readonly counts: Record<Transport, number> = { http: 0, grpc: 0 };
   /** performance.now() of the last release (or of creation). */
-  private lastRelease = performance.now();
+  private lastRelease: number;
+  /** performance.now() when every slot last became taken. */
+  private fullSince = 0;
 
   constructor(
     public limit: number,
     private readonly onChange: (transport: Transport, inFlight: number) => void = () => {},
-  ) {}
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.lastRelease = now();
+  }
 
   get inFlight(): number {
     return this.counts.http + this.counts.grpc;
@@ -33,6 +40,7 @@ export class Admission {
   tryEnter(transport: Transport): Ticket | null {
     if (this.inFlight >= this.limit) return null;
     this.counts[transport]++;
+    if (this.inFlight >= this.limit) this.fullSince = this.now();
     this.onChange(transport, this.counts[transport]);
     const abort = new AbortController();
     let held = true;
@@ -40,7 +48,7 @@ export class Admission {
       if (!held) return;
       held = false;
       this.counts[transport]--;
-      this.lastRelease = performance.now();
+      this.lastRelease = this.now();
       this.onChange(transport, this.counts[transport]);
     };
     return {
@@ -48,17 +56,17 @@ export class Admission {
       signal: abort.signal,
       release,
       abandon: () => {
-        abort.abort();
+        if (held) abort.abort(new NewsrecError("CANCELLED", "the client went away before its answer"));
         release();
       },
     };
   }
 
   /**
-   * Full, and no slot given back for `ms`: every request is being refused and none is finishing,
+   * Full for `ms`, with no slot given back meanwhile: every request is being refused and none is finishing,
    * which per-request deadlines should make impossible. Readiness reports it rather than hide it.
    */
   wedged(ms: number): boolean {
-    return this.inFlight >= this.limit && performance.now() - this.lastRelease > ms;
+    return this.inFlight >= this.limit && this.now() - Math.max(this.lastRelease, this.fullSince) > ms;
   }
 }

@@ -99,11 +99,14 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
       const unary = call as grpc.ServerUnaryCall<unknown, unknown>;
       let ticket: Ticket | null = null;
       let answered = false;
+      const deadline = deadlineOf(unary, config.requestTimeoutMs);
       const finish = (err: ReturnType<typeof toServiceError> | null, value?: object) => {
         if (answered) return;
         answered = true;
         ticket?.release();
-        const labels = { transport: "grpc", method: name, status: grpc.status[err ? err.code : grpc.status.OK]! };
+        // A call the client ended is labelled by how it ended, whatever the aborted work threw.
+        const gone = call.cancelled ? (performance.now() >= deadline ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED) : null;
+        const labels = { transport: "grpc", method: name, status: grpc.status[gone ?? (err ? err.code : grpc.status.OK)]! };
         metrics.requests.inc(labels);
         end(labels);
         // A client that gave up (deadline, cancel) gets nothing more; its work stops here.
@@ -124,8 +127,11 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
         return finish(toServiceError(overloaded("the server")));
       }
       const held = ticket;
-      call.once("cancelled", () => held.abandon());
-      const deadline = deadlineOf(unary, config.requestTimeoutMs);
+      // grpc-js also emits "cancelled" after every status it sends, OK included: only a call
+      // still unanswered was given up by its client.
+      call.once("cancelled", () => {
+        if (!answered) held.abandon();
+      });
       if (deadline <= performance.now()) {
         return finish(toServiceError(new NewsrecError("DEADLINE_EXCEEDED", "the deadline passed before the work began")));
       }

@@ -9,6 +9,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { App } from "../app.ts";
 import type { Ticket } from "../api/admission.ts";
+import { whenResponseEnds } from "./response-end.ts";
 import { createApi, type Inputs, type Method } from "../api/operations.ts";
 import { decodeBody } from "../api/requests.ts";
 import { NewsrecError, notFound, overloaded } from "../errors.ts";
@@ -84,7 +85,12 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
       throw overloaded("the server");
     }
     tickets.set(req, ticket);
-    reply.raw.once("close", () => (reply.raw.writableFinished ? ticket.release() : ticket.abandon()));
+    whenResponseEnds(reply.raw, (finished) => {
+      if (finished) return ticket.release();
+      ticket.abandon();
+      // fastify's onResponse does not run for a response that was never sent.
+      metrics.requests.inc({ transport: "http", method: `${req.method} ${req.routeOptions.url}`, status: "499" });
+    });
   };
   const signalOf = (req: FastifyRequest) => tickets.get(req)?.signal;
 

@@ -91,6 +91,10 @@ describe("abandoned and slow requests", () => {
       client.close();
     }
     await until("all gRPC slots given back", async () => (await gauge(s.url, 'newsrec_in_flight_requests{transport="grpc"}')) === 0);
+    // Calls their clients ended are counted as such, never as server errors.
+    const exposition = await (await fetch(`${s.url}/metrics`)).text();
+    assert.doesNotMatch(exposition, /newsrec_requests_total\{transport="grpc",method="Rank",status="INTERNAL"\}/);
+    assert.match(exposition, /newsrec_requests_total\{transport="grpc",method="Rank",status="CANCELLED"\}/);
 
     // Normal service: every one of a full window of ranks is answered.
     const res = await Promise.all(Array.from({ length: 32 }, (_, n) => post(`${s.url}/rank`, { userId: `back-${n}`, history: [ids[n]] })));
@@ -100,6 +104,27 @@ describe("abandoned and slow requests", () => {
     );
     const ready = await fetch(`${s.url}/readyz`);
     assert.equal(ready.status, 200);
+  });
+
+  test("a gRPC call answered normally never has its work aborted", async () => {
+    const seen: AbortSignal[] = [];
+    const enter = s.app.admission.tryEnter.bind(s.app.admission);
+    s.app.admission.tryEnter = (t) => {
+      const ticket = enter(t);
+      if (ticket) seen.push(ticket.signal);
+      return ticket;
+    };
+    const client = grpcClient(s.grpcAddress);
+    try {
+      await new Promise<void>((resolve, reject) => client.Rank({ history: [ids[1]] }, (e: Error | null) => (e ? reject(e) : resolve())));
+      // grpc-js reports "cancelled" after sending any status; the server must not take it for a client gone.
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.aborted, false);
+    } finally {
+      s.app.admission.tryEnter = enter;
+      client.close();
+    }
   });
 
   test("slow senders hold no admission slot, and the server closes them", { timeout: 60_000 }, async () => {
@@ -129,6 +154,37 @@ describe("abandoned and slow requests", () => {
     // bodyTimeoutMs / headersTimeoutMs (1 s here) end every slow connection.
     await Promise.all(closed);
     assert.equal(s.app.admission.inFlight, 0);
+  });
+});
+
+describe("pipelined requests", () => {
+  let s: Running;
+  let ids: string[];
+  before(async () => {
+    // Cache misses wait up to a second for their batch: long enough to cut the connection under them.
+    s = await startServer({ demoNews: 300, maxWaitMs: 1000, maxBatch: 1000 });
+    ids = [...s.app.catalog.entries()].map((e) => e.meta.id);
+  });
+  after(() => s.close());
+
+  test("pipelined requests cut off while the first is in progress give back every slot", { timeout: 90_000 }, async () => {
+    for (let round = 0; round < 20; round++) {
+      const sock = await open(s.url);
+      sock.on("error", () => {});
+      const closed = new Promise((r) => sock.once("close", r));
+      const body = (n: number) => JSON.stringify({ userId: `pipe-${round}-${n}`, history: [ids[round], ids[round + n + 1]] });
+      // Two requests in one write: the second's response waits behind the first's.
+      sock.write(rankRequest(body(0)) + rankRequest(body(1)));
+      await until("both pipelined requests admitted", async () => s.app.admission.inFlight >= 2);
+      sock.destroy();
+      await closed;
+    }
+    await until("all slots given back", async () => s.app.admission.inFlight === 0);
+    const after = await Promise.all(Array.from({ length: 32 }, (_, n) => post(`${s.url}/rank`, { userId: `after-pipe-${n}`, history: [ids[n]] })));
+    assert.deepEqual(
+      after.map((r) => r.status),
+      Array(32).fill(200),
+    );
   });
 });
 
