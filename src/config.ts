@@ -52,9 +52,12 @@ export const ConfigSchema = Type.Object(
     maxQueue: Int(1, 1_000_000, 2048, "items waiting for an encoder before requests are refused"),
     cacheMaxEntries: Int(0, 100_000_000, 200_000, "user vectors kept"),
     cacheTtlSeconds: Int(0, 30 * 86400, 3600, "user vector lifetime (0: no expiry)"),
-    hnswM: Int(2, 128, 16, "HNSW graph degree"),
-    efConstruction: Int(8, 4096, 200, "HNSW build beam"),
-    efSearch: Int(8, 4096, 300, "HNSW search beam (recall against latency: see benchmarks/RESULTS.md)"),
+    // The cheapest grid point with recall@10 >= 0.95 at 100,000 news of the default bundle for both
+    // user models newsrec tune samples (benchmarks/RESULTS.md, "Defaults chosen by measurement");
+    // a tuned snapshot's own efSearch replaces efSearch (src/catalog/hnsw-settings.ts).
+    hnswM: Int(2, 128, 48, "HNSW graph degree (graphs this server or newsrec embed builds; a loaded graph keeps its own)"),
+    efConstruction: Int(8, 4096, 400, "HNSW build beam (graphs this server or newsrec embed builds; a loaded graph keeps its own)"),
+    efSearch: Int(8, 4096, 1000, "HNSW search beam, recall against latency (set here, it outranks a tuned snapshot's: see benchmarks/RESULTS.md)"),
     exactMaxItems: Int(0, 10_000_000, 2000, "catalogs up to this size are searched exactly"),
     recallSampleRate: Type.Number({
       minimum: 0,

@@ -125,7 +125,8 @@ test("a broad filter walks the graph, bounded, and finds the exact top-k among m
   const bundle = loadBundle(DEFAULT_BUNDLE);
   const enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 2, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 1000, log: () => {} });
   try {
-    const opts = catalogOptions({ ...buildConfig(), exactMaxItems: 0, maxAgeHours: 300 }, indexPhi(bundle.manifest));
+    // efSearch pinned: the scan budget grows with it (sqrt(16 · efSearch · n)), and at the default 1000 it covers all 10,000 items.
+    const opts = catalogOptions({ ...buildConfig(), efSearch: 300, exactMaxItems: 0, maxAgeHours: 300 }, indexPhi(bundle.manifest));
     const index = new CountingIndex(bundle.manifest.dimension, opts.phi, opts, 1024);
     const catalog = new Catalog(bundle.manifest.dimension, bundle.manifest.fingerprint, opts, 1024, index);
     // Two weeks of news, 14 categories: the newest 300 hours are 89% of the catalog.
