@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../../src/app.ts";
@@ -52,7 +52,11 @@ test("newsrec tune writes the cheapest setting meeting the target into the snaps
     assert.equal(manifest.items, NEWS);
 
     // The server on that snapshot searches with the tuned efSearch, and meets the target on the same sampled queries.
-    const app = await createApp(buildConfig({ model: DEFAULT_BUNDLE, snapshot: snap, demoNews: 0, recallSampleRate: 0, logLevel: "silent" }), () => {});
+    const dataDir = join(dir, "data");
+    const app = await createApp(
+      buildConfig({ model: DEFAULT_BUNDLE, snapshot: snap, dataDir, demoNews: 0, recallSampleRate: 0, logLevel: "silent" }),
+      () => {},
+    );
     try {
       assert.equal(app.catalog.index.efSearch, s.chosen.efSearch);
       const c = app.catalog;
@@ -71,6 +75,11 @@ test("newsrec tune writes the cheapest setting meeting the target into the snaps
       assert.ok(hits / (10 * QUERIES) >= TARGET, `server recall@10 ${hits / (10 * QUERIES)}`);
     } finally {
       await app.close();
+    }
+    // The data dir's snapshots (seeded from it, then compacted at close) carry the tuned setting on.
+    for (const name of readdirSync(join(dataDir, "snapshots"))) {
+      const m = JSON.parse(readFileSync(join(dataDir, "snapshots", name, "manifest.json"), "utf8"));
+      assert.deepEqual({ ...m.hnsw, phi: undefined }, { ...manifest.hnsw, phi: undefined }, name);
     }
 
     // An operator's efSearch outranks the snapshot's; the default does not.
