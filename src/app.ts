@@ -3,7 +3,7 @@
  * both transports share. Startup order is the readiness contract: ready only once the model
  * is loaded and the catalog restored (snapshot, then the write-ahead log replayed).
  */
-import type { Config } from "./config.ts";
+import { isExplicit, type Config } from "./config.ts";
 import { catalogOptions, type Catalog } from "./catalog/store.ts";
 import { restoreCatalog, type Restored } from "./catalog/restore.ts";
 import { NewsWriter } from "./catalog/writer.ts";
@@ -64,7 +64,13 @@ export async function createApp(config: Config, log: (line: string) => void, met
 
   let restored: Restored;
   try {
-    restored = await restoreCatalog(config, encoders, { fingerprint: m.fingerprint, dimension: m.dimension }, catalogOptions(config, indexPhi(m)), log);
+    restored = await restoreCatalog(
+      config,
+      encoders,
+      { fingerprint: m.fingerprint, dimension: m.dimension },
+      catalogOptions({ ...config, efSearchAuto: !isExplicit(config, "efSearch") }, indexPhi(m)),
+      log,
+    );
   } catch (err) {
     await encoders.close();
     throw err;

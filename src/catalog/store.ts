@@ -49,10 +49,11 @@ export interface CatalogOptions extends HnswParams {
 
 /** Catalog options from the server configuration and the bundle's norm bound. */
 export function catalogOptions(
-  c: { hnswM: number; efConstruction: number; efSearch: number; exactMaxItems: number; maxAgeHours: number },
+  c: { hnswM: number; efConstruction: number; efSearch: number; efSearchAuto?: boolean; exactMaxItems: number; maxAgeHours: number },
   phi: number,
 ): CatalogOptions {
-  return { m: c.hnswM, efConstruction: c.efConstruction, efSearch: c.efSearch, exactMaxItems: c.exactMaxItems, maxAgeHours: c.maxAgeHours, phi };
+  const { hnswM: m, efConstruction, efSearch, efSearchAuto = false, exactMaxItems, maxAgeHours } = c;
+  return { m, efConstruction, efSearch, efSearchAuto, exactMaxItems, maxAgeHours, phi };
 }
 
 export class Catalog {
