@@ -9,8 +9,9 @@ export function toNewsrecError(err: FastifyError): NewsrecError {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new NewsrecError("PAYLOAD_TOO_LARGE", "request body is larger than the server accepts");
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return new NewsrecError("UNSUPPORTED_MEDIA_TYPE", "send application/json");
+    case "FST_ERR_BAD_URL":
+      return new NewsrecError("INVALID_ARGUMENT", "url: not a valid percent-encoded path", { field: "url" });
   }
   if (typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500) {
     // Fastify's own 4xx: malformed JSON, an empty body, a forbidden __proto__ key.

@@ -42,7 +42,11 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     // Long enough for any id the schema accepts, percent-encoded (fastify answers 414 past it),
     // so that an over-long id is refused by the schema, in the words gRPC uses.
     routerOptions: { maxParamLength: 4096 },
-    return503OnClosing: true,
+    // While draining, requests still reach the routes, which answer 503 NOT_READY in the
+    // catalogue's shape (fastify's own 503 would not be); /readyz says not ready.
+    return503OnClosing: false,
+    // A URL fastify cannot decode is answered by the one error mapping too.
+    frameworkErrors: (err, req, reply) => sendError(err, req, reply),
     // Node answers 408 and closes a connection whose request is not all in within
     // bodyTimeoutMs (headers within headersTimeoutMs); it checks every second, not every 30.
     requestTimeout: config.bodyTimeoutMs,
