@@ -78,7 +78,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   const { catalog, durable } = restored;
   const writer = new NewsWriter(catalog, encoders, metrics, durable);
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
-  const rank = new RankService(catalog, encoders, cache, metrics);
+  const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems);
   const recall = new RecallMonitor(catalog, encoders.canScoreExactly ? (q, b, k, mx) => encoders.scoreTopK(q, b, k, mx) : null, {
     sampleRate: config.recallSampleRate,
     window: config.recallWindow,

@@ -64,6 +64,12 @@ export const ConfigSchema = Type.Object(
       "HNSW search beam, recall against latency. Left at its default, the beam is one per 50 catalog items between 100 and this (measured: recall@10 >= 0.95 from 5,000 to 100,000 news); set here, it is used as is and outranks a tuned snapshot's (benchmarks/RESULTS.md)",
     ),
     exactMaxItems: Int(0, 10_000_000, 2000, "catalogs up to this size are searched exactly"),
+    workerExactMaxItems: Int(
+      0,
+      10_000_000,
+      20_000,
+      "unfiltered retrieves on catalogs up to this size are scored exactly by the ONNX graph in an encoder worker, off the main thread (0: never)",
+    ),
     recallSampleRate: Type.Number({
       minimum: 0,
       maximum: 1,

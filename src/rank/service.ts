@@ -8,6 +8,7 @@
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
 import { invalid } from "../errors.ts";
 import { dot } from "../index/exact.ts";
+import { onnxExactTopK } from "../index/onnx-exact.ts";
 import type { Encoders, UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { UserCache } from "./cache.ts";
@@ -25,6 +26,8 @@ export class RankService {
     private readonly encoders: Encoders,
     private readonly cache: UserCache,
     private readonly metrics: Metrics,
+    /** Unfiltered retrieves on catalogs up to this size are exact, in a worker (0: never). */
+    private readonly workerExactMaxItems = 0,
   ) {}
 
   get model(): RankResponse["model"] {
@@ -122,12 +125,32 @@ export class RankService {
     }
 
     stop = this.metrics.stage("retrieval");
-    const items = user
-      ? this.catalog.search(user.vector, k, filter).map((r) => this.item(r.slot, r.score))
-      : this.catalog.freshestSlots(filter, k).map((s) => this.item(s, 0));
+    const found = user ? await this.retrieve(user.vector, k, filter) : null;
+    const items = found ? found.hits.map((r) => this.item(r.slot, r.score)) : this.catalog.freshestSlots(filter, k).map((s) => this.item(s, 0));
     stop();
-    if (user) this.onRetrieved?.(user.vector, k, filter, items);
+    if (user && found?.by === "graph") this.onRetrieved?.(user.vector, k, filter, items);
     return { mode: "retrieve", ...base, items, unknownCandidates: [], ...(explanation ? { explanation } : {}) };
+  }
+
+  /**
+   * The top k for a user vector. An unfiltered retrieve on a catalog of at most
+   * workerExactMaxItems is scored exactly by the ONNX graph in an encoder worker, so the main
+   * thread only hands the query over and gets recall 1; scores are recomputed here so that they
+   * are the same dot products as everywhere else. Filtered ones, larger catalogs, and any failure
+   * of the worker go to the catalog's own search (exact below exactMaxItems, else the graph).
+   */
+  private async retrieve(query: Float32Array, k: number, filter: SearchFilter): Promise<{ hits: { slot: number; score: number }[]; by: "worker" | "graph" }> {
+    const c = this.catalog;
+    if (c.size <= this.workerExactMaxItems && this.encoders.canScoreExactly && c.matching(filter) === c.size) {
+      try {
+        const [top] = await onnxExactTopK(c, (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m), [query], k, filter.exclude);
+        const hits = top!.map((r) => ({ slot: r.slot, score: dot(query, c.vectorAt(r.slot)) })).sort((a, b) => b.score - a.score || a.slot - b.slot);
+        return { hits, by: "worker" };
+      } catch {
+        // A worker dying or being replaced: the main thread still answers.
+      }
+    }
+    return { hits: c.search(query, k, filter), by: "graph" };
   }
 
   /**

@@ -52,7 +52,7 @@ async function rankAndRecompute(s: Running, queries: number): Promise<number> {
 test("with every retrieve sampled, newsrec_retrieval_recall is the mean recall@10 an exact recomputation gives: well below 1 at efSearch 8, at least 0.99 at efSearch 4096", async () => {
   const seen: number[] = [];
   for (const efSearch of [8, 4096]) {
-    const s = await startServer({ demoNews: 3000, exactMaxItems: 0, efSearch, recallSampleRate: 1, recallWindow: 1000 });
+    const s = await startServer({ demoNews: 3000, exactMaxItems: 0, workerExactMaxItems: 0, efSearch, recallSampleRate: 1, recallWindow: 1000 });
     try {
       assert.ok(Number.isNaN((await scrape(s)).recall), "NaN before the first sample");
       const expected = await rankAndRecompute(s, 40);
