@@ -25,6 +25,7 @@ export class Metrics {
   readonly catalogItems: client.Gauge;
   readonly indexCapacity: client.Gauge;
   readonly indexDeleted: client.Gauge;
+  readonly indexEfSearch: client.Gauge;
   readonly coldStarts: client.Counter;
   readonly walBytes: client.Gauge;
   readonly walWriteFailures: client.Counter<"cause">;
@@ -104,6 +105,11 @@ export class Metrics {
     this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
     this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
     this.indexDeleted = new client.Gauge({ name: "newsrec_index_deleted_slots", help: "Tombstoned HNSW slots awaiting reuse.", registers: r });
+    this.indexEfSearch = new client.Gauge({
+      name: "newsrec_index_ef_search",
+      help: "The HNSW search beam in use (configured, tuned, or the size-aware default).",
+      registers: r,
+    });
     this.walBytes = new client.Gauge({ name: "newsrec_wal_bytes", help: "Size of the write-ahead log.", registers: r });
     this.walWriteFailures = new client.Counter({
       name: "newsrec_wal_write_failures_total",

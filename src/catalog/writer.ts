@@ -218,6 +218,7 @@ export class NewsWriter {
     this.metrics.catalogItems.set(this.catalog.size);
     this.metrics.indexCapacity.set(this.catalog.index.capacity);
     this.metrics.indexDeleted.set(this.catalog.index.deletedCount);
+    this.metrics.indexEfSearch.set(this.catalog.index.efSearch);
     this.metrics.walBytes.set(this.walBytes);
   }
 }

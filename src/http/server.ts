@@ -125,6 +125,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
       model: app.rank.model,
       provider: app.encoders.provider,
       catalogItems: app.catalog.size,
+      efSearch: app.catalog.index.efSearch,
     };
     return reply.status(h.ready ? 200 : 503).send(body);
   });

@@ -78,6 +78,10 @@ describe("readiness with admission wedged", () => {
   after(() => s.close());
 
   test("every slot held and none freed for 5 × requestTimeoutMs turns readiness false, and back", { timeout: 60_000 }, async () => {
+    // The beam in use is visible to operators: the size-aware default's floor on 50 items.
+    const before = await readyz(s.url);
+    assert.equal((before.body as unknown as { efSearch: number }).efSearch, 100);
+    assert.match(await (await fetch(`${s.url}/metrics`)).text(), /^newsrec_index_ef_search 100$/m);
     // Slots held by something that never finishes: the state a lost release would leave.
     const held = Array.from({ length: 4 }, () => s.app.admission.tryEnter("http")!);
     const r = await until(
