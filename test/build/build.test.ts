@@ -6,10 +6,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { post, ROOT } from "../helpers.ts";
+import { spawnServer } from "../server-process.ts";
 
 const MAIN = join(ROOT, "dist/cli/main.js");
 
@@ -42,18 +43,8 @@ test("the build's CLI answers --help", () => {
 });
 
 test("the build's server (the images' entry command) is live, ranks, and stops on SIGTERM", { timeout: 120_000 }, async () => {
-  const proc = spawn(process.execPath, [MAIN, "serve", "--port", "0", "--grpc-port", "0", "--demo-news", "200"], { stdio: ["ignore", "ignore", "pipe"] });
-  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  let log = "";
+  const { proc, url, exited, log } = await spawnServer([process.execPath, MAIN, "serve", "--port", "0", "--grpc-port", "0", "--demo-news", "200"]);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      proc.stderr!.on("data", (b: Buffer) => {
-        log += b.toString();
-        const m = /HTTP on (http:\/\/\S+?);/.exec(log);
-        if (m) resolve(m[1]!);
-      });
-      proc.once("exit", () => reject(new Error(log)));
-    });
     assert.equal((await fetch(`${url}/healthz`)).status, 200);
     // A history of known items needs the user encoder: the compiled worker thread runs it.
     const r = await post(`${url}/rank`, { userId: "b1", history: ["N1", "N2", "N3"], k: 3 });
@@ -63,6 +54,6 @@ test("the build's server (the images' entry command) is live, ranks, and stops o
   } finally {
     proc.kill("SIGTERM");
   }
-  assert.equal(await exited, 0, log);
-  assert.match(log, /stopped/);
+  assert.equal(await exited, 0, log());
+  assert.match(log(), /stopped/);
 });

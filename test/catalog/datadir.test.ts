@@ -13,7 +13,7 @@ import { swapSnapshot } from "../../src/catalog/datadir.ts";
 import { writeSnapshot } from "../../src/catalog/snapshot.ts";
 import { WriteAheadLog, type WalRecord } from "../../src/catalog/wal.ts";
 import { applyRecord, ids, INFO, modelCatalog, upsertRecord } from "./fixtures/model-catalog.ts";
-import { serveOnce, startServer, status } from "./server-process.ts";
+import { serveOnce, startServer, status } from "../server-process.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "newsrec-datadir-"));
 

@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { putNews, startServer, status, type ServerProcess } from "./server-process.ts";
+import { putNews, startServer, status, type ServerProcess } from "../server-process.ts";
 import { fill, smallDisk } from "./small-disk.ts";
 
 const disk = smallDisk();

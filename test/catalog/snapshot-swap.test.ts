@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, startServer, status } from "./server-process.ts";
+import { ROOT, startServer, status } from "../server-process.ts";
 
 const FIXTURE = join(ROOT, "test/catalog/fixtures/swap-crash.ts");
 const crashAt = (dataDir: string, step: number) =>

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspectWal } from "../../src/catalog/wal-repair.ts";
-import { cli, putNews, serveOnce, startServer, status } from "./server-process.ts";
+import { cli, putNews, serveOnce, startServer, status } from "../server-process.ts";
 
 test("a flipped length bit mid-log: the start refuses, wal check reports it, wal repair keeps every intact record", { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "newsrec-walrec-"));

@@ -4,11 +4,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../helpers.ts";
+import { spawnServer } from "../server-process.ts";
 import { tracked, untilInFlight } from "../wait.ts";
 
 test("SIGTERM drains in-flight requests, compacts the catalog and exits 0", { timeout: 120_000 }, async () => {
@@ -16,40 +16,13 @@ test("SIGTERM drains in-flight requests, compacts the catalog and exits 0", { ti
   try {
     // Misses wait for their encoder batch for up to --max-wait-ms (1000, the most it can be):
     // that is what keeps them in flight while the test sees them admitted and sends SIGTERM.
-    const proc = spawn(
+    const { proc, url, exited, log } = await spawnServer([
       process.execPath,
-      [
-        join(ROOT, "bin/newsrec.mjs"),
-        "serve",
-        "--port",
-        "0",
-        "--grpc-port",
-        "0",
-        "--data-dir",
-        dir,
-        "--demo-news",
-        "500",
-        "--shutdown-grace-seconds",
-        "30",
-        "--max-wait-ms",
-        "1000",
-        "--max-batch",
-        "1000",
-        "--request-timeout-ms",
-        "60000",
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let log = "";
-    const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      proc.stderr!.on("data", (b: Buffer) => {
-        log += b.toString();
-        const m = /HTTP on (http:\/\/\S+?);/.exec(log);
-        if (m) resolve(m[1]!);
-      });
-      proc.once("exit", () => reject(new Error(log)));
-    });
+      join(ROOT, "bin/newsrec.mjs"),
+      "serve",
+      ...["--port", "0", "--grpc-port", "0", "--data-dir", dir, "--demo-news", "500", "--shutdown-grace-seconds", "30"],
+      ...["--max-wait-ms", "1000", "--max-batch", "1000", "--request-timeout-ms", "60000"],
+    ]);
     const put = await fetch(`${url}/news`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
@@ -76,9 +49,9 @@ test("SIGTERM drains in-flight requests, compacts the catalog and exits 0", { ti
     const statuses = await Promise.all(inFlight.map((r) => r.promise.then((res) => res.status)));
     assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
     assert.equal(await exited, 0);
-    assert.match(log, /SIGTERM: draining/);
-    assert.doesNotMatch(log, /grace period .* over/, "the drain ended with the last answer, not with the grace period");
-    assert.match(log, /stopped/);
+    assert.match(log(), /SIGTERM: draining/);
+    assert.doesNotMatch(log(), /grace period .* over/, "the drain ended with the last answer, not with the grace period");
+    assert.match(log(), /stopped/);
     assert.equal(statSync(join(dir, "wal.log")).size, 0, "the log was compacted into the snapshot");
     assert.ok(existsSync(join(dir, readFileSync(join(dir, "CURRENT"), "utf8").trim(), "manifest.json")), "the pointer names a whole snapshot");
   } finally {

@@ -96,38 +96,25 @@ describe("model toolchain smoke (PyTorch → ONNX → TypeScript)", { skip: SKIP
   });
 
   test("the same seed trains the same model", () => {
-    const a = train([
-      "--train",
-      join(corpus, "train"),
-      "--valid",
-      join(corpus, "valid"),
-      "--out",
-      join(work, "r1"),
-      "--epochs",
-      "1",
-      "--dim",
-      "16",
-      "--heads",
-      "2",
-      "--seed",
-      "9",
-    ]);
-    const b = train([
-      "--train",
-      join(corpus, "train"),
-      "--valid",
-      join(corpus, "valid"),
-      "--out",
-      join(work, "r2"),
-      "--epochs",
-      "1",
-      "--dim",
-      "16",
-      "--heads",
-      "2",
-      "--seed",
-      "9",
-    ]);
+    const run = (out: string) =>
+      train([
+        "--train",
+        join(corpus, "train"),
+        "--valid",
+        join(corpus, "valid"),
+        "--out",
+        join(work, out),
+        "--epochs",
+        "1",
+        "--dim",
+        "16",
+        "--heads",
+        "2",
+        "--seed",
+        "9",
+      ]);
+    const a = run("r1");
+    const b = run("r2");
     assert.deepEqual(a.metrics, b.metrics);
   });
 

@@ -1,5 +1,5 @@
 /**
- * A real server process on a data dir, for the durability tests: spawned through the CLI,
+ * A real server process (a data dir's, for the durability tests; any argv for the others): spawned through the CLI,
  * its port read from the "HTTP on" line on stderr, and its stderr kept so that a test can
  * wait for a line instead of sleeping.
  */
@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CLI = join(ROOT, "bin/newsrec.mjs");
 
 export interface ServerProcess {
@@ -26,7 +26,11 @@ function serveArgs(dataDir: string, extra: string[]): string[] {
 
 /** `wrap` runs the server under another command (["prlimit", "--fsize=N", "--"]). */
 export function startServer(dataDir: string, extra: string[] = [], wrap: string[] = []): Promise<ServerProcess> {
-  const argv = [...wrap, process.execPath, ...serveArgs(dataDir, extra)];
+  return spawnServer([...wrap, process.execPath, ...serveArgs(dataDir, extra)]);
+}
+
+/** Any server command line (argv[0] is the program); resolves once it names its HTTP address. */
+export function spawnServer(argv: string[]): Promise<ServerProcess> {
   const proc = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
