@@ -5,7 +5,7 @@ The row rules are those of docs/mind-format.md, shared with the server's readers
 the same files and compares, so a row trained on is a row `newsrec embed` and `eval` can find.
 No torch here: the test runs this module under a bare python3.
 
-    python3 models/training/mind.py news|behaviors FILE   # one JSON object: rows and problems
+    python3 models/training/mind.py news|behaviors|histories FILE   # one JSON object: rows and problems
 """
 import io
 import json
@@ -141,6 +141,26 @@ def parse_behaviors_row(text):
     return Impression(iid, user, split_ws(history), cands)
 
 
+def parse_history_row(text):
+    """A histories.tsv row: behaviors.tsv's columns with the impressions column empty.
+
+    Returns an Impression with no candidates, or the refusal reason. Labels are never read from it:
+    a row with impressions belongs in behaviors.tsv, and is refused here so that no labelled
+    impression is mistaken for an unlabeled history.
+    """
+    c = [trim(x) for x in text.split("\t")]
+    if len(c) != 5:
+        return f"expected 5 tab-separated columns, found {len(c)}"
+    iid, user, _time, history, impressions = c
+    if not iid:
+        return "empty impression id"
+    if not user:
+        return "empty user id"
+    if impressions:
+        return "impressions column is not empty (labelled rows belong in behaviors.tsv)"
+    return Impression(iid, user, split_ws(history), [])
+
+
 def read_news_rows(path):
     """(news by id in file order, [(line, reason)]). The first accepted row of an id wins."""
     news, first, problems = {}, {}, []
@@ -160,7 +180,7 @@ def read_news_rows(path):
     return news, problems
 
 
-def read_behavior_rows(path):
+def read_behavior_rows(path, parse=parse_behaviors_row):
     """([Impression] with ids as written, [(line, reason)])."""
     out, problems = [], []
     for n, text in lines(path):
@@ -169,7 +189,7 @@ def read_behavior_rows(path):
             continue
         if not trim(text):
             continue
-        r = parse_behaviors_row(text)
+        r = parse(text)
         if isinstance(r, str):
             problems.append((n, r))
         else:
@@ -196,6 +216,18 @@ def read_behaviors(path, news, skips):
     return rows
 
 
+def read_histories(path, news, skips):
+    """Unlabeled histories (histories.tsv) with ids missing from news removed (and counted as
+    unknown history ids); refused rows count as bad behavior rows."""
+    rows, problems = read_behavior_rows(path, parse_history_row)
+    skips.bad_behavior_rows += len(problems)
+    for r in rows:
+        known = [h for h in r.history if h in news]
+        skips.unknown_history_ids += len(r.history) - len(known)
+        r.history = known
+    return rows
+
+
 def read_dir(path, skips):
     news = read_news(os.path.join(path, "news.tsv"), skips)
     behaviors = read_behaviors(os.path.join(path, "behaviors.tsv"), news, skips)
@@ -207,13 +239,13 @@ def _dump(kind, path):
         rows, problems = read_news_rows(path)
         rows = [asdict(r) for r in rows.values()]
     else:
-        rows, problems = read_behavior_rows(path)
+        rows, problems = read_behavior_rows(path, parse_history_row if kind == "histories" else parse_behaviors_row)
         rows = [asdict(r) for r in rows]
     return {"rows": rows, "problems": [{"line": n, "reason": r} for n, r in problems]}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("news", "behaviors"):
-        sys.exit("usage: mind.py news|behaviors FILE")
+    if len(sys.argv) != 3 or sys.argv[1] not in ("news", "behaviors", "histories"):
+        sys.exit("usage: mind.py news|behaviors|histories FILE")
     json.dump(_dump(sys.argv[1], sys.argv[2]), sys.stdout)
     sys.stdout.write("\n")
