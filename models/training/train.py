@@ -1,11 +1,17 @@
 """Train a two-tower news recommender on MIND-format data and export it as a bundle.
 
 python3 models/training/train.py --train DIR --valid DIR --out BUNDLE_DIR
-    [--arch hierarchical|siamese] [--epochs N] [--seed S] [--dim D]
+    [--arch hierarchical|siamese|fum] [--epochs N] [--seed S] [--dim D]
+    [--init CKPT] [--label-fraction F]
 
 Objective: for every click, K non-clicked news of the same impression; softmax
 cross-entropy over the 1+K dot-product scores. The last stdout line is one JSON
 object with the validation metrics, averaged per impression.
+
+--init starts the encoders from a pre-training checkpoint (pretrain.py): its vocabulary and the
+settings that shape the encoders (dimension, heads, fields, lengths) come with it, and only its
+encoders are loaded (the pre-training heads never reach the bundle). --label-fraction trains on a
+seeded share of the labelled impressions; validation always reads all of --valid.
 """
 import argparse
 import json
@@ -18,10 +24,65 @@ import torch
 import torch.nn.functional as F
 
 import export
+import pretrained
 from metrics import impression_metrics, mean_metrics
 from mind import Skips, read_dir
-from nets import NrmsNewsEncoder, NrmsUserEncoder, SiameseTextEncoder
+from nets import FumUserEncoder, NrmsNewsEncoder, NrmsUserEncoder, SiameseTextEncoder
 from text_tokenizer import WordTokenizer
+
+FIELDS = ("category", "subcategory", "title", "abstract")
+# Settings that shape the encoders: a pre-training checkpoint carries them (see --init).
+SHAPE_DEFAULTS = {
+    "dim": 64,
+    "heads": 4,
+    "fields": "category,subcategory,title",
+    "max_news_len": 32,
+    "max_user_len": 128,
+    "fum_news": 10,
+    "fum_tokens": 16,
+    "fum_fields": "title,category",
+}
+
+
+def add_shape_args(p):
+    """The encoder-shaping options, shared with pretrain.py."""
+    p.add_argument("--dim", type=int, default=None, help=f"vector dimension (default {SHAPE_DEFAULTS['dim']})")
+    p.add_argument("--heads", type=int, default=None, help=f"attention heads (default {SHAPE_DEFAULTS['heads']})")
+    p.add_argument("--fields", default=None, help=f"news input fields (default {SHAPE_DEFAULTS['fields']})")
+    p.add_argument("--max-news-len", type=int, default=None, help=f"default {SHAPE_DEFAULTS['max_news_len']}")
+    p.add_argument("--max-user-len", type=int, default=None,
+                   help=f"token ids of a siamese user input (default {SHAPE_DEFAULTS['max_user_len']})")
+    p.add_argument("--fum-news", type=int, default=None,
+                   help=f"fum: the last clicks whose words the user encoder reads (default {SHAPE_DEFAULTS['fum_news']})")
+    p.add_argument("--fum-tokens", type=int, default=None,
+                   help=f"fum: token ids per clicked news (default {SHAPE_DEFAULTS['fum_tokens']})")
+    p.add_argument("--fum-fields", default=None,
+                   help=f"fum: the clicked news' fields it reads, joined by [SEP] (default {SHAPE_DEFAULTS['fum_fields']})")
+
+
+def split_fields(p, name, value):
+    fields = [f.strip() for f in value.split(",") if f.strip()]
+    bad = [f for f in fields if f not in FIELDS]
+    if bad or not fields:
+        p.error(f"{name}: unknown or no field(s) {bad}")
+    return fields
+
+
+def resolve_shape(p, a, config=None):
+    """Fills the shaping options: from the checkpoint's config when there is one (an explicit value
+    that differs is refused, since the weights would not fit), else from the defaults."""
+    for key, default in SHAPE_DEFAULTS.items():
+        given = getattr(a, key)
+        if config is not None and key in config:
+            have = ",".join(config[key]) if isinstance(config[key], list) else config[key]
+            if given is not None and given != have:
+                p.error(f"--{key.replace('_', '-')} {given} differs from the checkpoint's {have}: leave it out to use the checkpoint's")
+            given = have
+        setattr(a, key, default if given is None else given)
+    if a.dim % a.heads:
+        p.error("--dim must be a multiple of --heads")
+    a.fields = split_fields(p, "--fields", a.fields)
+    a.fum_fields = split_fields(p, "--fum-fields", a.fum_fields)
 
 
 def parse_args(argv):
@@ -29,18 +90,17 @@ def parse_args(argv):
     p.add_argument("--train", required=True)
     p.add_argument("--valid", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--arch", choices=["hierarchical", "siamese"], default="hierarchical")
+    p.add_argument("--arch", choices=["hierarchical", "siamese", "fum"], default="hierarchical")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--dim", type=int, default=64)
-    p.add_argument("--heads", type=int, default=4)
+    add_shape_args(p)
     p.add_argument("--negatives", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--fields", default="category,subcategory,title")
-    p.add_argument("--max-news-len", type=int, default=32)
     p.add_argument("--max-history", type=int, default=50)
-    p.add_argument("--max-user-len", type=int, default=128)
+    p.add_argument("--init", default=None, metavar="CKPT", help="start the encoders from a pretrain.py checkpoint")
+    p.add_argument("--label-fraction", type=float, default=1.0,
+                   help="train on this seeded share of the labelled impressions (0 < F <= 1)")
     p.add_argument("--train-history", type=int, default=20,
                    help="clicks per user read while training (the newest); serving reads --max-history")
     p.add_argument("--min-word-count", type=int, default=2)
@@ -48,12 +108,16 @@ def parse_args(argv):
     p.add_argument("--name", default=None)
     p.add_argument("--version", default="1.0.0")
     a = p.parse_args(argv)
-    if a.dim % a.heads:
-        p.error("--dim must be a multiple of --heads")
-    a.fields = [f.strip() for f in a.fields.split(",") if f.strip()]
-    bad = [f for f in a.fields if f not in ("category", "subcategory", "title", "abstract")]
-    if bad:
-        p.error(f"--fields: unknown field(s) {bad}")
+    if not 0 < a.label_fraction <= 1:
+        p.error("--label-fraction must be in (0, 1]")
+    a.checkpoint = None
+    if a.init:
+        a.checkpoint = pretrained.load(a.init, p.error)
+        have = a.checkpoint["config"]["arch"]
+        if not pretrained.fits(have, a.arch):
+            p.error(f"--init {a.init} holds {have} encoders, which do not fit --arch {a.arch}"
+                    f" (it fits {', '.join(x for x in ('hierarchical', 'siamese', 'fum') if pretrained.fits(have, x))})")
+    resolve_shape(p, a, a.checkpoint["config"] if a.checkpoint else None)
     return a
 
 
@@ -67,9 +131,14 @@ class Model:
     def __init__(self, args, tok):
         self.args, self.tok = args, tok
         v = len(tok.vocab)
+        self.fum_ids = {}
         if args.arch == "hierarchical":
             self.news_enc = NrmsNewsEncoder(v, args.dim, args.heads)
             self.user_enc = NrmsUserEncoder(args.dim, args.heads)
+            self.modules = [self.news_enc, self.user_enc]
+        elif args.arch == "fum":
+            self.news_enc = NrmsNewsEncoder(v, args.dim, args.heads)
+            self.user_enc = FumUserEncoder(self.news_enc.embed, args.dim, args.heads, args.fum_tokens)
             self.modules = [self.news_enc, self.user_enc]
         else:
             self.news_enc = SiameseTextEncoder(v, args.dim, args.heads, max(args.max_news_len, args.max_user_len))
@@ -77,7 +146,14 @@ class Model:
             self.modules = [self.news_enc]
 
     def parameters(self):
-        return [p for m in self.modules for p in m.parameters()]
+        # FUM's user encoder shares the news encoder's word embedding: count it once.
+        seen, out = set(), []
+        for m in self.modules:
+            for p in m.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append(p)
+        return out
 
     def train(self, on):
         for m in self.modules:
@@ -88,6 +164,26 @@ class Model:
 
     def user_text_ids(self, history_titles_newest_first):
         return self.tok.encode_fields(history_titles_newest_first, self.args.max_user_len)
+
+    def fum_news_ids(self, n):
+        """FUM: the token ids of one clicked news that the user encoder reads (cached per news)."""
+        ids = self.fum_ids.get(n.nid)
+        if ids is None:
+            ids = self.fum_ids[n.nid] = self.tok.encode_fields([getattr(n, f) for f in self.args.fum_fields], self.args.fum_tokens)
+        return ids
+
+    def fum_inputs(self, histories, news):
+        """[B, N, T] token ids and mask of the last fum_news clicks of each history, oldest first."""
+        rows = [[self.fum_news_ids(news[h]) for h in hist[-self.args.fum_news:]] for hist in histories]
+        n = max(1, max(len(r) for r in rows))
+        t = max([1] + [len(x) for r in rows for x in r])
+        ids = torch.zeros(len(rows), n, t, dtype=torch.long)
+        mask = torch.zeros(len(rows), n, t, dtype=torch.long)
+        for i, r in enumerate(rows):
+            for j, x in enumerate(r):
+                ids[i, j, : len(x)] = torch.tensor(x, dtype=torch.long)
+                mask[i, j, : len(x)] = 1
+        return ids, mask
 
     @staticmethod
     def pad(seqs):
@@ -107,6 +203,13 @@ class Model:
         if self.user_enc is None:
             texts = [self.user_text_ids([news[h].title for h in reversed(hist)]) for hist in histories]
             return self.news_enc(*self.pad(texts)), None
+        vecs, mask = self.history_vectors(histories, news_vec_of)
+        if self.args.arch == "fum":
+            return self.user_enc(vecs, mask, *self.fum_inputs(histories, news))
+        return self.user_enc(vecs, mask)
+
+    def history_vectors(self, histories, news_vec_of):
+        """[B, H, D] clicked news vectors (oldest first, zero-padded) and their [B, H] mask."""
         h = max(len(x) for x in histories)
         d = self.args.dim
         vecs = torch.zeros(len(histories), h, d)
@@ -115,7 +218,7 @@ class Model:
             if hist:
                 vecs[i, : len(hist)] = news_vec_of(hist)
                 mask[i, : len(hist)] = 1.0
-        return self.user_enc(vecs, mask)
+        return vecs, mask
 
 
 def make_samples(impressions, k, rng, max_history):
@@ -211,12 +314,26 @@ def main(argv):
         f"{len(valid_news)} valid news, {len(valid_imps)} valid impressions; skipped {json.dumps(skips.as_dict())}")
     news = dict(train_news)
     news.update(valid_news)
-    texts = [getattr(n, f) for n in train_news.values() for f in args.fields]
-    tok = WordTokenizer.build(texts, min_count=args.min_word_count)
-    log(f"vocabulary: {len(tok.vocab)} words")
+    if args.checkpoint:
+        tok = WordTokenizer(args.checkpoint["vocab"])
+        log(f"vocabulary: {len(tok.vocab)} words, from {args.init}")
+    else:
+        # FUM's user encoder reads its own fields too; for the other architectures this is args.fields.
+        fields = list(dict.fromkeys(args.fields + (args.fum_fields if args.arch == "fum" else [])))
+        texts = [getattr(n, f) for n in train_news.values() for f in fields]
+        tok = WordTokenizer.build(texts, min_count=args.min_word_count)
+        log(f"vocabulary: {len(tok.vocab)} words")
     model = Model(args, tok)
+    if args.checkpoint:
+        log(f"encoders from {args.init}: {pretrained.load_encoders(args.checkpoint, model)}")
     news_ids = {nid: model.news_ids(n) for nid, n in news.items()}
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.label_fraction < 1:
+        # Its own generator, so the share picked does not depend on anything drawn before.
+        keep = max(1, round(args.label_fraction * len(train_imps)))
+        picked = sorted(random.Random(f"labels-{args.seed}").sample(range(len(train_imps)), keep))
+        log(f"label fraction {args.label_fraction}: {keep} of {len(train_imps)} training impressions")
+        train_imps = [train_imps[i] for i in picked]
     samples = make_samples(train_imps, args.negatives, rng, min(args.train_history, args.max_history))
     log(f"{len(samples)} training samples, {sum(p.numel() for p in model.parameters())} parameters")
     if not samples:
