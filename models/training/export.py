@@ -34,14 +34,20 @@ def export_encoders(args, model, out):
     ids = torch.ones(2, 5, dtype=torch.long)
     mask = torch.ones(2, 5, dtype=torch.long)
     text_axes = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}}
-    if args.arch == "hierarchical":
+    if args.arch in ("hierarchical", "fum"):
         _export(model.news_enc, (ids, mask), os.path.join(out, "news_encoder.onnx"), ["input_ids", "attention_mask"],
                 ["news_vec"], {**text_axes, "news_vec": {0: "batch"}})
         hist = torch.randn(2, 3, args.dim)
         hmask = torch.ones(2, 3)
-        _export(model.user_enc, (hist, hmask), os.path.join(out, "user_encoder.onnx"), ["history", "history_mask"],
-                ["user_vec", "attention"], {"history": {0: "batch", 1: "history"}, "history_mask": {0: "batch", 1: "history"},
-                                            "user_vec": {0: "batch"}, "attention": {0: "batch", 1: "history"}})
+        names, axes = ["history", "history_mask"], {"history": {0: "batch", 1: "history"}, "history_mask": {0: "batch", 1: "history"},
+                                                    "user_vec": {0: "batch"}, "attention": {0: "batch", 1: "history"}}
+        inputs = (hist, hmask)
+        if args.arch == "fum":
+            # history_ids [B, N, T]: the token ids of the last N clicks (N <= fum_news), oldest first.
+            names += ["history_ids", "history_ids_mask"]
+            axes.update({k: {0: "batch", 1: "news", 2: "tokens"} for k in ("history_ids", "history_ids_mask")})
+            inputs += (torch.ones(2, 3, 4, dtype=torch.long), torch.ones(2, 3, 4, dtype=torch.long))
+        _export(model.user_enc, inputs, os.path.join(out, "user_encoder.onnx"), names, ["user_vec", "attention"], axes)
         return ["news_encoder.onnx", "user_encoder.onnx"]
     _export(model.news_enc, (ids, mask), os.path.join(out, "text_encoder.onnx"), ["input_ids", "attention_mask"],
             ["vec"], {**text_axes, "vec": {0: "batch"}})
@@ -55,11 +61,17 @@ def manifest(args, files, hashes, vocab_size, metrics, norms):
         user = {"file": "user_encoder.onnx", "input": "news_vectors",
                 "inputs": {"vectors": "history", "mask": "history_mask"},
                 "outputs": {"vector": "user_vec", "attention": "attention"}}
+    elif args.arch == "fum":
+        news = {"file": "news_encoder.onnx", **text_io, "outputs": {"vector": "news_vec"}}
+        user = {"file": "user_encoder.onnx", "input": "news_tokens_and_vectors",
+                "inputs": {"vectors": "history", "mask": "history_mask", "tokenIds": "history_ids", "tokenMask": "history_ids_mask"},
+                "outputs": {"vector": "user_vec", "attention": "attention"},
+                "tokens": {"fields": args.fum_fields, "maxLength": args.fum_tokens, "maxNews": args.fum_news}}
     else:
         news = {"file": "text_encoder.onnx", **text_io, "outputs": {"vector": "vec"}}
         user = {"file": "text_encoder.onnx", "input": "history_titles", **text_io, "outputs": {"vector": "vec"}}
     man = {
-        "name": args.name or ("newsrec-nrms" if args.arch == "hierarchical" else "newsrec-punr"),
+        "name": args.name or {"hierarchical": "newsrec-nrms", "fum": "newsrec-fum", "siamese": "newsrec-punr"}[args.arch],
         "version": args.version,
         "architecture": args.arch,
         "dimension": args.dim,
@@ -115,22 +127,38 @@ def golden(args, model, valid_news, valid_imps):
             entry["attention"] = attn[0].tolist()
         else:
             entry["ids"] = model.user_text_ids([by_id[h].title for h in reversed(hist)])
+        if args.arch == "fum":
+            # What the catalog must hold per clicked news for this user encoder, as PyTorch made it.
+            entry["tokenIds"] = [model.fum_news_ids(by_id[h]) for h in hist[-args.fum_news:]]
         users.append(entry)
     return {"tolerance": 1e-4, "news": news_out, "users": users}
 
 
+ARCH_TEXT = {
+    "hierarchical": "NRMS-style: word embeddings, multi-head self-attention and additive attention for news; "
+                    "self-attention and additive attention over the clicked news vectors for users",
+    "fum": "FUM: the NRMS-style news encoder; the user vector is the coarse NRMS-style user vector over the clicked news "
+           "vectors plus a fine-grained one, a Fastformer over the concatenated token ids of the last clicked news "
+           "pooled per news and then over news",
+    "siamese": "PUNR-style: one transformer text encoder shared by news and users; a user is the concatenated titles "
+               "of the clicked news, newest first, separated by [SEP]",
+}
+
+
 def model_card(args, man, metrics, skips, seconds, n_params):
     m = metrics
+    init = f" Encoders started from the pre-training checkpoint `{args.init}`." if getattr(args, "init", None) else ""
+    labels = f" Trained on a seeded {args.label_fraction:g} of the labelled impressions." if getattr(args, "label_fraction", 1) < 1 else ""
     return f"""# {man['name']} {man['version']}
 
-Architecture: **{args.arch}** ({'NRMS-style: word embeddings, multi-head self-attention and additive attention for news; self-attention and additive attention over the clicked news vectors for users' if args.arch == 'hierarchical' else 'PUNR-style: one transformer text encoder shared by news and users; a user is the concatenated titles of the clicked news, newest first, separated by [SEP]'}).
+Architecture: **{args.arch}** ({ARCH_TEXT[args.arch]}).{init}{labels}
 Scoring: dot product of the user and news vectors, dimension {args.dim}.
 
 ## Data
 
 Trained on `{args.train}`, validated on `{args.valid}` (MIND format). Skipped while reading: `{json.dumps(skips.as_dict())}`.
 News input: fields {', '.join(args.fields)} joined by [SEP], at most {args.max_news_len} tokens.
-User input: the last {args.max_history} clicks{'' if args.arch == 'hierarchical' else f', at most {args.max_user_len} tokens'}.
+User input: the last {args.max_history} clicks{f', at most {args.max_user_len} tokens' if args.arch == 'siamese' else ''}{f'; the words ({", ".join(args.fum_fields)}, at most {args.fum_tokens} tokens each) of the last {args.fum_news}' if args.arch == 'fum' else ''}.
 
 ## Size
 

@@ -19,6 +19,8 @@ const TextIo = Type.Object({ ids: Type.String(), mask: Type.String() });
 
 const TextEncoder = Type.Object({ file: FileName, inputs: TextIo, outputs: Type.Object({ vector: Type.String() }) }, { additionalProperties: true });
 
+const NewsField = Type.Union([Type.Literal("category"), Type.Literal("subcategory"), Type.Literal("title"), Type.Literal("abstract")]);
+
 const UserEncoder = Type.Union([
   Type.Object({
     file: FileName,
@@ -32,6 +34,21 @@ const UserEncoder = Type.Union([
     inputs: TextIo,
     outputs: Type.Object({ vector: Type.String() }),
   }),
+  // FUM: the clicked news vectors and the token ids of the last tokens.maxNews clicks.
+  Type.Object({
+    file: FileName,
+    input: Type.Literal("news_tokens_and_vectors"),
+    inputs: Type.Object({ vectors: Type.String(), mask: Type.String(), tokenIds: Type.String(), tokenMask: Type.String() }),
+    outputs: Type.Object({ vector: Type.String(), attention: Type.Optional(Type.String()) }),
+    tokens: Type.Object(
+      {
+        fields: Type.Array(NewsField, { minItems: 1 }),
+        maxLength: Type.Integer({ minimum: 1, maximum: 4096 }),
+        maxNews: Type.Integer({ minimum: 1, maximum: 10_000 }),
+      },
+      { additionalProperties: false },
+    ),
+  }),
 ]);
 
 const Metric = Type.Number({ minimum: 0, maximum: 1 });
@@ -40,7 +57,7 @@ export const ManifestSchema = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
     version: Type.String({ minLength: 1 }),
-    architecture: Type.Union([Type.Literal("hierarchical"), Type.Literal("siamese")]),
+    architecture: Type.Union([Type.Literal("hierarchical"), Type.Literal("siamese"), Type.Literal("fum")]),
     dimension: Type.Integer({ minimum: 1, maximum: 4096 }),
     similarity: Type.Literal("dot"),
     tokenizer: Type.Object(
@@ -55,9 +72,7 @@ export const ManifestSchema = Type.Object(
     ),
     newsInput: Type.Object(
       {
-        fields: Type.Array(Type.Union([Type.Literal("category"), Type.Literal("subcategory"), Type.Literal("title"), Type.Literal("abstract")]), {
-          minItems: 1,
-        }),
+        fields: Type.Array(NewsField, { minItems: 1 }),
         maxLength: Type.Integer({ minimum: 1, maximum: 4096 }),
       },
       { additionalProperties: false },

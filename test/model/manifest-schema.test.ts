@@ -87,6 +87,17 @@ const wrong: [string, string, (m: any) => void, string][] = [
   ["a file hash that is not sha256", DEFAULT_BUNDLE, (m) => (m.files["tokenizer.json"] = "abc"), "/files/tokenizer.json"],
   ["an AUC above 1", SIAMESE_BUNDLE, (m) => (m.validation.auc = 1.5), "/validation/auc"],
   ["an unknown architecture", DEFAULT_BUNDLE, (m) => (m.architecture = "two-tower"), "/architecture"],
+  [
+    "a FUM user encoder that reads no clicked news",
+    DEFAULT_BUNDLE,
+    (m) => {
+      m.architecture = "fum";
+      m.encoders.user.input = "news_tokens_and_vectors";
+      Object.assign(m.encoders.user.inputs, { tokenIds: "history_ids", tokenMask: "history_ids_mask" });
+      m.encoders.user.tokens = { fields: ["title", "category"], maxLength: 16, maxNews: 0 };
+    },
+    "/encoders/user/tokens/maxNews",
+  ],
 ];
 
 // Where the message is the project's own text (not the validator library's), it is word for word.
@@ -95,7 +106,7 @@ const SAME_WORDS: Record<string, string> = {
   "/dimensions": "at /dimensions: is not a known field",
   "/userInput/lowercase": "at /userInput/lowercase: is not a known field",
   "/encoders/user/inputs/mask": "at /encoders/user/inputs/mask: is required",
-  "/architecture": 'at /architecture: must be one of "hierarchical", "siamese"',
+  "/architecture": 'at /architecture: must be one of "hierarchical", "siamese", "fum"',
 };
 
 test("a manifest with a wrong field is refused on load, naming the field", () => {
