@@ -7,6 +7,7 @@ import { isExplicit, type Config } from "./config.ts";
 import { catalogOptions, type Catalog } from "./catalog/store.ts";
 import { restoreCatalog, type Restored } from "./catalog/restore.ts";
 import { NewsWriter } from "./catalog/writer.ts";
+import { ShardedIndex } from "./index/sharded.ts";
 import { indexPhi, loadBundle } from "./model/bundle.ts";
 import { Encoders } from "./model/encoders.ts";
 import { Metrics } from "./metrics.ts";
@@ -68,7 +69,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
       config,
       encoders,
       { fingerprint: m.fingerprint, dimension: m.dimension },
-      catalogOptions({ ...config, efSearchAuto: !isExplicit(config, "efSearch") }, indexPhi(m)),
+      catalogOptions({ ...config, efSearchAuto: !isExplicit(config, "efSearch") }, indexPhi(m), config),
       log,
     );
   } catch (err) {
@@ -76,6 +77,11 @@ export async function createApp(config: Config, log: (line: string) => void, met
     throw err;
   }
   const { catalog, durable } = restored;
+  log(
+    catalog.index instanceof ShardedIndex
+      ? `index: ${catalog.index.shards} graph${catalog.index.shards > 1 ? "s" : ""} in ${catalog.index.workers} worker thread${catalog.index.workers > 1 ? "s" : ""} (${catalog.index.layout})`
+      : "index: on the main thread",
+  );
   const writer = new NewsWriter(catalog, encoders, metrics, durable);
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
   const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems);
@@ -114,6 +120,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
         lifecycle: app.ready ? OK : { ok: false, reason: "starting or draining" },
         encoders: encoders.health(),
         writes: writer.health(),
+        index: catalog.indexHealth(),
         admission: admission.wedged(wedgeMs) ? { ok: false, reason: `all ${admission.limit} request slots held and none freed for ${wedgeMs / 1000} s` } : OK,
       }),
     close: async () => {
@@ -126,6 +133,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
         await writer.close();
       }
       await encoders.close();
+      await catalog.close();
     },
   };
   // A base that did not come from the data dir becomes its first snapshot, so that the log

@@ -64,6 +64,13 @@ export const ConfigSchema = Type.Object(
       "HNSW search beam, recall against latency. Left at its default, the beam is one per 50 catalog items between 100 and this (measured: recall@10 >= 0.95 from 5,000 to 100,000 news); set here, it is used as is and outranks a tuned snapshot's (benchmarks/RESULTS.md)",
     ),
     exactMaxItems: Int(0, 10_000_000, 2000, "catalogs up to this size are searched exactly"),
+    indexWorkers: Int(0, 64, 2, "worker threads that hold the HNSW graphs and run every graph search, off the event loop (0: on the main thread, as tools do)"),
+    indexShards: Int(1, 64, 2, "graphs a catalog this server or newsrec embed builds is split into (a loaded snapshot keeps its own)"),
+    indexLayout: Type.Union([Type.Literal("sharded"), Type.Literal("replicated")], {
+      default: "sharded",
+      description:
+        "sharded: each worker holds some graphs and a search asks all (benchmarks/RESULTS.md); replicated: every worker holds the whole graph and a search asks one",
+    }),
     workerExactMaxItems: Int(
       0,
       10_000_000,

@@ -50,6 +50,22 @@ export async function embedNews(items: NewsMeta[], encoders: Encoders, o: EmbedO
   writeFileSync(statePath, key);
 
   const catalog = new Catalog(dim, fp, o.catalog, Math.max(items.length, 16));
+  try {
+    return await encodeAndIndex(catalog, items, encoders, o, { t0, partial });
+  } finally {
+    await catalog.close();
+  }
+}
+
+/** embedNews once its catalog exists: the graphs are built in the index workers while later batches encode. */
+async function encodeAndIndex(
+  catalog: Catalog,
+  items: NewsMeta[],
+  encoders: Encoders,
+  o: EmbedOptions,
+  { t0, partial }: { t0: number; partial: string },
+): Promise<EmbedResult> {
+  const dim = encoders.dim;
   let resumedItems = 0;
   let encodeS = 0;
   let indexS = 0;

@@ -39,6 +39,7 @@ async function seedBase(
   const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
   if (config.snapshot) {
     const r = readSnapshot(config.snapshot, expect, opts);
+    await r.loaded;
     log(`snapshot ${config.snapshot}: ${r.catalog.size} news loaded in ${secs()} s`);
     return { catalog: r.catalog, lastSeq: r.manifest.lastSeq, hnsw: adoptSnapshotHnsw(r.catalog, r.manifest, config, log) };
   }
@@ -79,6 +80,7 @@ export async function restoreCatalog(config: Config, encoders: Encoders, expect:
   if (state.snapshot) {
     const t0 = performance.now();
     const r = readSnapshot(state.snapshot.dir, expect, opts);
+    await r.loaded;
     catalog = r.catalog;
     lastSeq = r.manifest.lastSeq;
     log(`snapshot ${state.snapshot.dir}: ${catalog.size} news loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

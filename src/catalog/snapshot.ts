@@ -8,8 +8,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { Catalog, type CatalogOptions, type NewsMeta } from "./store.ts";
+import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta } from "./store.ts";
 import { HnswIndex } from "../index/hnsw.ts";
+import { ShardedIndex } from "../index/sharded.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
 
 const SNAPSHOT_FORMAT = 1;
@@ -39,7 +40,12 @@ export class SnapshotError extends Error {
 
 /** Items per write of items.jsonl while a snapshot is written. */
 const CAPTURE_CHUNK = 1000;
-const FILES = ["items.jsonl", "vectors.f32", "index.hnsw"] as const;
+/** The graph files of a snapshot of `shards` graphs: index.hnsw for one, index-<i>.hnsw for more. */
+export function graphFiles(shards = 1): string[] {
+  return shards === 1 ? ["index.hnsw"] : Array.from({ length: shards }, (_, i) => `index-${i}.hnsw`);
+}
+
+const snapshotFiles = (shards = 1) => ["items.jsonl", "vectors.f32", ...graphFiles(shards)];
 
 /** What `newsrec tune` measured for the setting it chose (src/index/tune.ts). */
 export interface TunedRecord {
@@ -63,6 +69,8 @@ export interface TunedRecord {
 export interface SnapshotHnsw {
   m: number;
   efConstruction: number;
+  /** Graphs the slots are split into by slot % shards (absent: 1). */
+  shards?: number;
   efSearch?: number;
   tuned?: TunedRecord;
 }
@@ -89,9 +97,11 @@ export async function writeSnapshotFiles(
   onStep: (step: string) => void = () => {},
 ): Promise<SnapshotManifest> {
   const slots = catalog.slots;
-  const indexPath = join(dir, "index.hnsw");
+  const shards = catalog.index instanceof ShardedIndex ? catalog.index.shards : 1;
+  const paths = graphFiles(shards).map((f) => join(dir, f));
   onStep("write graph and items");
-  const graph = catalog.index.write(indexPath).then(() => fsyncPath(indexPath));
+  const idx = catalog.index;
+  const graph = (idx instanceof HnswIndex ? idx.write(paths[0]!) : idx.write(paths)).then(() => Promise.all(paths.map(fsyncPath)));
   // Awaited below; should the items fail first (a full disk), its failure must not go unhandled.
   graph.catch(() => {});
   // Items go out a chunk at a time, so no one step holds the event loop for long.
@@ -116,7 +126,7 @@ export async function writeSnapshotFiles(
   onStep("write vectors");
   await Promise.all([writeDurable(join(dir, "vectors.f32"), new Uint8Array(vectors.buffer)), graph]);
   const files: Record<string, number> = {};
-  for (const f of FILES) files[f] = (await stat(join(dir, f))).size;
+  for (const f of snapshotFiles(shards)) files[f] = (await stat(join(dir, f))).size;
   const manifest: SnapshotManifest = {
     format: SNAPSHOT_FORMAT,
     fingerprint: catalog.fingerprint,
@@ -125,7 +135,8 @@ export async function writeSnapshotFiles(
     items: catalog.size,
     slots,
     lastSeq: info.lastSeq,
-    hnsw: { ...info.hnsw, phi: catalog.index.phi },
+    // The graphs' count is the catalog's own, whatever the record it carries says.
+    hnsw: { ...info.hnsw, shards: undefined, ...(shards > 1 ? { shards } : {}), phi: catalog.index.phi },
     createdAt: new Date().toISOString(),
     files,
     ...(info.timings ? { timings: info.timings } : {}),
@@ -179,7 +190,7 @@ export function checkSnapshot(dir: string): SnapshotManifest {
     "items.jsonl": undefined,
     "index.hnsw": undefined,
   };
-  for (const f of FILES) {
+  for (const f of snapshotFiles(m.hnsw.shards)) {
     let size: number;
     try {
       size = statSync(join(dir, f)).size;
@@ -203,12 +214,18 @@ export function readSnapshotManifest(dir: string): SnapshotManifest {
   return m;
 }
 
-/** Loads a snapshot into a new catalog; refuses one made by another encoder. */
+/**
+ * Loads a snapshot into a new catalog; refuses one made by another encoder. With index workers
+ * (opts.indexWorkers), or a snapshot of several graphs, the graphs are read in the workers, in
+ * parallel: `loaded` settles when they are (a SnapshotError if one cannot be read). `graph:
+ * false` leaves the graph out (tools that only read the items and vectors).
+ */
 export function readSnapshot(
   dir: string,
   expect: { fingerprint: string; dimension: number },
   opts: CatalogOptions,
-): { catalog: Catalog; manifest: SnapshotManifest } {
+  o: { graph?: boolean } = {},
+): { catalog: Catalog; manifest: SnapshotManifest; loaded: Promise<void> } {
   const m = readSnapshotManifest(dir);
   if (m.fingerprint !== expect.fingerprint) {
     throw new SnapshotError(
@@ -226,13 +243,42 @@ export function readSnapshot(
   if (raw.byteLength !== m.slots * m.dimension * 4)
     throw new SnapshotError(dir, `vectors.f32 holds ${raw.byteLength} bytes, expected ${m.slots * m.dimension * 4} (truncated or corrupt)`);
   const vectors = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  let index: HnswIndex;
-  try {
-    index = HnswIndex.read(join(dir, "index.hnsw"), m.dimension, m.hnsw.phi, opts);
-  } catch (err) {
-    throw new SnapshotError(dir, `cannot read index.hnsw: ${(err as Error).message}`);
+  const shards = m.hnsw.shards ?? 1;
+  const paths = graphFiles(shards).map((f) => join(dir, f));
+  const w = opts.indexWorkers;
+  const params = { ...opts, phi: m.hnsw.phi };
+  let index: GraphIndex;
+  let loaded = Promise.resolve();
+  if (o.graph === false) index = new HnswIndex(m.dimension, m.hnsw.phi, params, 16);
+  else if (w || shards > 1) {
+    const layout = shards === 1 && w ? w.layout : "sharded";
+    const sharded = new ShardedIndex(m.dimension, m.hnsw.phi, params, m.slots, { workers: w?.workers ?? shards, shards, layout });
+    index = sharded;
+    loaded = Promise.all([sharded.ready, sharded.read(paths, m.slots)]).then(
+      () => {},
+      (err: Error) => {
+        throw new SnapshotError(dir, `cannot read its graph: ${err.message}`);
+      },
+    );
+    loaded.catch(() => {});
+  } else {
+    try {
+      index = HnswIndex.read(paths[0]!, m.dimension, m.hnsw.phi, opts);
+    } catch (err) {
+      throw new SnapshotError(dir, `cannot read index.hnsw: ${(err as Error).message}`);
+    }
   }
   const catalog = new Catalog(m.dimension, m.fingerprint, { ...opts, phi: m.hnsw.phi }, Math.max(m.slots, 16), index);
+  try {
+    restoreItems(dir, m, catalog, vectors);
+  } catch (err) {
+    void catalog.close();
+    throw err;
+  }
+  return { catalog, manifest: m, loaded };
+}
+
+function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, vectors: Float32Array): void {
   const items: { slot: number; meta: NewsMeta }[] = [];
   const text = readFileSync(join(dir, "items.jsonl"), "utf8");
   let line = 0;
@@ -251,5 +297,4 @@ export function readSnapshot(
   }
   if (items.length !== m.items) throw new SnapshotError(dir, `items.jsonl holds ${items.length} items, the manifest says ${m.items}`);
   catalog.restore(items, vectors, m.slots);
-  return { catalog, manifest: m };
 }

@@ -4,10 +4,13 @@
  * search never sees half an update.
  */
 import { HnswIndex, type HnswParams } from "../index/hnsw.ts";
+import { ShardedIndex, type IndexLayout } from "../index/sharded.ts";
+import { FREE, sharedCategories, sharedPublished } from "../index/shard-columns.ts";
 import { dot, exactTopK, TopK } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
 import { sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
+import { NewsrecError } from "../errors.ts";
 
 /**
  * Bounds of filtered searches, measured with benchmarks/filters.ts (120,000 news, default bundle).
@@ -28,6 +31,9 @@ const MAX_FALLBACK = 250_000;
 /** Above 1/SPARSE of the slots, matching items are scored in one pass in slot (memory) order, checking at most SPARSE·m slots. */
 const SPARSE = 3;
 
+/** The graph over the catalog's vectors: on this thread (tools, tests) or in index workers (the server). */
+export type GraphIndex = HnswIndex | ShardedIndex;
+
 /** A news item's metadata: the API's NewsItem (src/api/schemas.ts), defined once. */
 export type NewsMeta = NewsItem;
 
@@ -38,7 +44,16 @@ export interface SearchFilter {
   exclude?: Set<number>;
 }
 
+/** Where the graph lives: index workers (ShardedIndex), or this thread when absent. */
+export interface IndexWorkers {
+  workers: number;
+  /** Graphs a new catalog is split into (a snapshot keeps its own). */
+  shards: number;
+  layout: IndexLayout;
+}
+
 export interface CatalogOptions extends HnswParams {
+  indexWorkers?: IndexWorkers;
   /** Bound on item vector norms for the HNSW transform (see index/hnsw.ts). */
   phi: number;
   /** Live catalogs up to this size are searched exactly (as fast as HNSW, and exact). */
@@ -49,11 +64,22 @@ export interface CatalogOptions extends HnswParams {
 
 /** Catalog options from the server configuration and the bundle's norm bound. */
 export function catalogOptions(
-  c: { hnswM: number; efConstruction: number; efSearch: number; efSearchAuto?: boolean; exactMaxItems: number; maxAgeHours: number },
+  c: {
+    hnswM: number;
+    efConstruction: number;
+    efSearch: number;
+    efSearchAuto?: boolean;
+    exactMaxItems: number;
+    maxAgeHours: number;
+  },
   phi: number,
+  /** The graph in index workers (the server, newsrec embed); without, on this thread (tools, tests). */
+  workers?: { indexWorkers: number; indexShards: number; indexLayout: IndexLayout },
 ): CatalogOptions {
   const { hnswM: m, efConstruction, efSearch, efSearchAuto = false, exactMaxItems, maxAgeHours } = c;
-  return { m, efConstruction, efSearch, efSearchAuto, exactMaxItems, maxAgeHours, phi };
+  const indexWorkers =
+    workers && workers.indexWorkers > 0 ? { workers: workers.indexWorkers, shards: workers.indexShards, layout: workers.indexLayout } : undefined;
+  return { m, efConstruction, efSearch, efSearchAuto, exactMaxItems, maxAgeHours, phi, ...(indexWorkers ? { indexWorkers } : {}) };
 }
 
 export class Catalog {
@@ -63,9 +89,12 @@ export class Catalog {
   private vectors: Float32Array;
   private stamps: Int32Array;
   private published: Float64Array;
+  /** Each slot's category code (FREE for a free slot), for the index workers' filters. */
+  private categories: Int32Array;
+  private readonly categoryCodes = new Map<string, number>();
   private readonly free: number[] = [];
   private readonly filters = new FilterIndex();
-  readonly index: HnswIndex;
+  readonly index: GraphIndex;
   /** Items scored exactly and filter evaluations in graph walks, all searches together: the work bounds made visible. */
   readonly work = { scored: 0, filterCalls: 0 };
 
@@ -74,12 +103,25 @@ export class Catalog {
     readonly fingerprint: string,
     private readonly opts: CatalogOptions,
     capacity = 1024,
-    index?: HnswIndex,
+    index?: GraphIndex,
   ) {
     this.vectors = sharedVectors(capacity, dim);
     this.stamps = sharedStamps(capacity);
-    this.published = new Float64Array(capacity).fill(NaN);
-    this.index = index ?? new HnswIndex(dim, opts.phi, opts, capacity);
+    this.published = sharedPublished(capacity);
+    this.categories = sharedCategories(capacity);
+    const w = opts.indexWorkers;
+    this.index = index ?? (w ? new ShardedIndex(dim, opts.phi, opts, capacity, w) : new HnswIndex(dim, opts.phi, opts, capacity));
+    this.postColumns();
+  }
+
+  private postColumns(): void {
+    if (!(this.index instanceof HnswIndex)) this.index.setColumns({ vectors: this.vectors, categories: this.categories, published: this.published });
+  }
+
+  private categoryCode(category: string): number {
+    let c = this.categoryCodes.get(category);
+    if (c === undefined) this.categoryCodes.set(category, (c = this.categoryCodes.size));
+    return c;
   }
 
   get size(): number {
@@ -123,9 +165,9 @@ export class Catalog {
     while (cap < slots) cap *= 2;
     this.vectors = sharedVectors(cap, this.dim, this.vectors);
     this.stamps = sharedStamps(cap, this.stamps);
-    const p = new Float64Array(cap).fill(NaN);
-    p.set(this.published);
-    this.published = p;
+    this.published = sharedPublished(cap, this.published);
+    this.categories = sharedCategories(cap, this.categories);
+    this.postColumns();
   }
 
   upsert(meta: NewsMeta, vector: Float32Array, indexIt = true): number {
@@ -148,6 +190,7 @@ export class Catalog {
     this.vectors.set(vector, slot * this.dim);
     stampRows(this.stamps, slot);
     this.published[slot] = t;
+    this.categories[slot] = this.categoryCode(meta.category ?? "");
     if (indexIt) this.index.upsert(slot, vector);
     return slot;
   }
@@ -159,6 +202,7 @@ export class Catalog {
     this.filters.remove(slot, this.metas[slot]!.category ?? "", this.published[slot]!);
     this.metas[slot] = null;
     this.published[slot] = NaN;
+    this.categories[slot] = FREE;
     this.index.remove(slot);
     this.free.push(slot);
     return true;
@@ -215,6 +259,51 @@ export class Catalog {
     return this.filteredWalk(query, k, f, after, m);
   }
 
+  /** The graph when it is on this thread (synchronous search). */
+  private get local(): HnswIndex {
+    if (!(this.index instanceof HnswIndex)) throw new Error("this catalog's index is in workers: use searchAsync");
+    return this.index;
+  }
+
+  /**
+   * search() for either kind of index. With the index in workers, the main thread counts the
+   * matching items (O(categories · log n)), scores exactly a set of at most exactMaxItems itself
+   * (cheaper than the hand-over), and sends the rest to the workers: the graph walk, the exact
+   * scan of a selective filter's items, or a broad filter's bounded walk
+   * (index/shard-search.ts). Their answers are checked against the catalog as it is now and
+   * scored again here, so an answer that overlapped a write is stale by that item at worst.
+   */
+  async searchAsync(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): Promise<{ slot: number; score: number }[]> {
+    if (this.index instanceof HnswIndex) return this.search(query, k, f, now);
+    const after = this.after(f, now);
+    const filtered = f.categories !== undefined || after > -Infinity;
+    const m = filtered ? this.filters.count(f.categories, after) : this.size;
+    if (m === 0) return [];
+    if (m <= this.opts.exactMaxItems) return this.scoreMatching(query, k, m === this.size ? { exclude: f.exclude } : f, m === this.size ? -Infinity : after, m);
+    const mode = m === this.size ? "graph" : m <= this.scanBudget ? "scan" : "walk";
+    const categories = mode !== "graph" && f.categories ? Int32Array.from([...f.categories].flatMap((c) => this.categoryCodes.get(c) ?? [])) : null;
+    const hits = await this.index
+      .search({
+        query,
+        k,
+        mode,
+        categories,
+        after: mode === "graph" ? -Infinity : after,
+        exclude: Int32Array.from(f.exclude ?? []),
+        budget: walkCalls(m),
+        rows: this.metas.length,
+      })
+      .catch((err: Error) => {
+        throw new NewsrecError("UNAVAILABLE", `the index cannot search: ${err.message}`);
+      });
+    this.work.scored += hits.scored;
+    this.work.filterCalls += hits.calls;
+    const accept = this.accepts(mode === "graph" ? { exclude: f.exclude } : f, mode === "graph" ? -Infinity : after);
+    const top = new TopK(k);
+    for (const s of hits.slots) if (accept(s)) top.push(s, dot(query, this.vectors, s * this.dim));
+    return top.result();
+  }
+
   /** Scores exactly the matching items, enumerated from the category and time orders. */
   private scoreMatching(query: Float32Array, k: number, f: SearchFilter, after: number, matching: number): { slot: number; score: number }[] {
     const accept = this.accepts(f, after);
@@ -233,7 +322,7 @@ export class Catalog {
    * plus the excluded items (deleted ones are tombstones inside the graph), which are dropped after.
    */
   private graphSearch(query: Float32Array, k: number, exclude?: Set<number>): { slot: number; score: number }[] {
-    const slots = this.index
+    const slots = this.local
       .search(query, k + (exclude?.size ?? 0))
       .filter((s) => !exclude?.has(s))
       .slice(0, k);
@@ -255,7 +344,7 @@ export class Catalog {
     const budget = walkCalls(matching);
     const seen: number[] = [];
     let calls = 0;
-    const found = this.index.search(query, k, (slot) => {
+    const found = this.local.search(query, k, (slot) => {
       if (++calls > budget) return true;
       if (!accept(slot)) return false;
       seen.push(slot);
@@ -293,12 +382,24 @@ export class Catalog {
       this.metas[slot] = meta;
       this.slotById.set(meta.id, slot);
       this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
+      this.categories[slot] = this.categoryCode(meta.category ?? "");
     }
     const holes: number[] = [];
     for (let s = slots - 1; s >= 0; s--) if (!this.metas[s]) holes.push(s);
     this.free.push(...holes);
     this.index.adoptDeleted(holes);
     this.filters.load(items.map(({ slot, meta }) => ({ slot, category: meta.category ?? "", t: this.published[slot]! })));
+  }
+
+  /** Whether the index can search: false once an index worker has died or failed a write. */
+  indexHealth(): { ok: true } | { ok: false; reason: string } {
+    const why = this.index instanceof HnswIndex ? null : this.index.unavailableReason;
+    return why ? { ok: false, reason: why } : { ok: true };
+  }
+
+  /** Ends the index workers, if any. */
+  async close(): Promise<void> {
+    if (!(this.index instanceof HnswIndex)) await this.index.close();
   }
 
   /** Live entries in slot order (snapshots). */

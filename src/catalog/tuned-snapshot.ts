@@ -9,7 +9,7 @@ import { copyFile, link, mkdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { HnswIndex } from "../index/hnsw.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
-import { swapFolder, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
+import { graphFiles, swapFolder, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
 
 async function carry(from: string, to: string): Promise<void> {
   try {
@@ -34,13 +34,15 @@ export async function writeTunedSnapshot(
   try {
     await carry(join(dir, "items.jsonl"), join(tmp, "items.jsonl"));
     await carry(join(dir, "vectors.f32"), join(tmp, "vectors.f32"));
+    // A rebuilt graph is one graph (tune measures one); a kept one keeps its shards.
+    const shards = graph ? 1 : (manifest.hnsw.shards ?? 1);
     if (graph) {
       await graph.write(join(tmp, "index.hnsw"));
       await fsyncPath(join(tmp, "index.hnsw"));
-    } else await carry(join(dir, "index.hnsw"), join(tmp, "index.hnsw"));
+    } else for (const f of graphFiles(shards)) await carry(join(dir, f), join(tmp, f));
     const files: Record<string, number> = {};
-    for (const f of ["items.jsonl", "vectors.f32", "index.hnsw"]) files[f] = (await stat(join(tmp, f))).size;
-    const next: SnapshotManifest = { ...manifest, hnsw: { ...choice, phi: manifest.hnsw.phi, tuned }, files };
+    for (const f of ["items.jsonl", "vectors.f32", ...graphFiles(shards)]) files[f] = (await stat(join(tmp, f))).size;
+    const next: SnapshotManifest = { ...manifest, hnsw: { ...choice, ...(shards > 1 ? { shards } : {}), phi: manifest.hnsw.phi, tuned }, files };
     await writeDurable(join(tmp, "manifest.json"), JSON.stringify(next, null, 2));
     await fsyncPath(tmp);
     await swapFolder(tmp, dir);

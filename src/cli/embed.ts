@@ -21,6 +21,7 @@ interface EmbedOpts {
   workers: number;
   threads: number;
   chunk: number;
+  shards?: number;
 }
 
 export function embedCommand(program: Command): void {
@@ -34,6 +35,11 @@ export function embedCommand(program: Command): void {
     .option("--fields <list>", "text fields to read (default: the bundle's own)")
     .option("--workers <n>", "encoder worker threads", intOption("--workers", 1, 64), Math.max(1, cpus().length - 1))
     .option("--threads <n>", "ONNX threads per worker", intOption("--threads", 1, 64), 1)
+    .option(
+      "--shards <n>",
+      "graphs the catalog is split into (slot % shards), each built by its own index worker thread while news encode",
+      intOption("--shards", 1, 64),
+    )
     .option("--chunk <n>", "news per resumable chunk (kept in OUT.partial until the snapshot is written)", intOption("--chunk", 1, 1e9), 50_000)
     .action(async (o: EmbedOpts) => {
       const bundle = loadBundle(o.model);
@@ -80,7 +86,11 @@ export function embedCommand(program: Command): void {
           chunk: o.chunk,
           inFlight: o.workers * 2,
           inputKey: inputKey(o.news),
-          catalog: catalogOptions({ ...cfg, maxAgeHours: 0 }, indexPhi(bundle.manifest)),
+          catalog: catalogOptions({ ...cfg, maxAgeHours: 0 }, indexPhi(bundle.manifest), {
+            indexWorkers: o.shards ?? cfg.indexShards,
+            indexShards: o.shards ?? cfg.indexShards,
+            indexLayout: "sharded",
+          }),
           onProgress: (d) => bar.update(d),
         });
         bar.stop();

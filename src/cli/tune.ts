@@ -82,11 +82,12 @@ export function tuneCommand(program: Command): void {
       const m = bundle.manifest;
       const before = checkSnapshot(o.snapshot);
       const cfg = buildConfig({ model: o.model });
-      // The snapshot's own graph is read but not searched: every measured graph is built here.
+      // The snapshot's graph is not read: every measured graph is built here.
       const { catalog } = readSnapshot(
         o.snapshot,
         { fingerprint: m.fingerprint, dimension: m.dimension },
         catalogOptions({ ...cfg, maxAgeHours: 0 }, before.hnsw.phi),
+        { graph: false },
       );
       if (catalog.size < 100) throw new Error(`snapshot ${o.snapshot}: ${catalog.size} news; tuning needs at least 100`);
       const live = [...catalog.entries()].map((e) => e.slot);

@@ -131,12 +131,12 @@ export class HnswIndex {
     this.deleted.add(slot);
   }
 
-  /** Up to k candidate slots of largest dot product, among slots that pass the filter. */
-  search(query: Float32Array, k: number, filter?: (slot: number) => boolean): number[] {
+  /** Up to k candidate slots of largest dot product, among slots that pass the filter; `ef`: this search's beam. */
+  search(query: Float32Array, k: number, filter?: (slot: number) => boolean, ef = this.efSearch): number[] {
     const live = this.count - this.deleted.size;
     const n = Math.min(k, live);
     if (n <= 0) return [];
-    this.index.setEf(Math.max(this.efSearch, n));
+    this.index.setEf(Math.max(ef, n));
     const q = Array.from(query);
     q.push(0);
     return this.index.searchKnn(q, n, filter).neighbors;

@@ -150,7 +150,7 @@ export class RankService {
         // A worker dying or being replaced: the main thread still answers.
       }
     }
-    return { hits: c.search(query, k, filter), by: "graph" };
+    return { hits: await c.searchAsync(query, k, filter), by: "graph" };
   }
 
   /**

@@ -69,7 +69,7 @@ test("newsrec tune writes the cheapest setting meeting the target into the snaps
       );
       let hits = 0;
       for (const q of queries) {
-        const found = new Set(c.search(q, 10).map((x) => x.slot));
+        const found = new Set((await c.searchAsync(q, 10)).map((x) => x.slot));
         hits += c.exactSearch(q, 10).filter((x) => found.has(x.slot)).length;
       }
       assert.ok(hits / (10 * QUERIES) >= TARGET, `server recall@10 ${hits / (10 * QUERIES)}`);

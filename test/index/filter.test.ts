@@ -233,7 +233,7 @@ test("the category and publication-time structures stay exact under random upser
     };
     await ops(catalog, 600);
     // Restore into a fresh catalog from its entries and graph, as a snapshot does.
-    await catalog.index.write(join(dir, "graph.bin"));
+    await (catalog.index as HnswIndex).write(join(dir, "graph.bin"));
     const items = [...catalog.entries()].map(({ slot, meta }) => ({ slot, meta }));
     const flat = new Float32Array(catalog.slots * dim);
     for (const e of catalog.entries()) flat.set(e.vector, e.slot * dim);

@@ -1,0 +1,40 @@
+/** Messages between the main thread (index/sharded.ts) and an index worker (index/shard-worker.ts). */
+import type { HnswParams } from "./hnsw.ts";
+import type { ShardColumns } from "./shard-columns.ts";
+import type { ShardHits, ShardQuery } from "./shard-search.ts";
+
+export interface ShardWorkerInit {
+  dim: number;
+  phi: number;
+  params: HnswParams;
+  shards: number;
+  /** The shards this worker holds. */
+  own: number[];
+  /** Each held shard's initial capacity. */
+  capacity: number;
+}
+
+/**
+ * A batch of writes in the order the catalog made them: kind 1 upserts the next vector of
+ * `vectors`, kind 0 removes, kind 2 marks a slot that a graph read from disk holds as a tombstone.
+ */
+export interface WriteBatch {
+  t: "writes";
+  kinds: Uint8Array;
+  slots: Int32Array;
+  vectors: Float32Array;
+}
+
+export type ToShardWorker =
+  | { t: "columns"; columns: ShardColumns }
+  | WriteBatch
+  | { t: "search"; id: number; shards: number[]; q: ShardQuery }
+  | { t: "read"; id: number; shard: number; path: string }
+  | { t: "write"; id: number; shard: number; path: string }
+  | { t: "sync"; id: number };
+
+export type FromShardWorker =
+  | { t: "ready" }
+  | { t: "hits"; id: number; hits: ShardHits }
+  | { t: "done"; id: number; error?: string }
+  | { t: "fault"; error: string };

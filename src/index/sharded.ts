@@ -1,0 +1,336 @@
+/**
+ * The catalog's graph index in worker threads, so that graph walks and filtered searches never
+ * hold the main thread's event loop. The catalog's slots are split into `shards` graphs by
+ * slot % shards; a worker holds one or more shards (layout "sharded": each shard on one worker,
+ * a search fanned out to every worker and the answers merged) or every worker holds the one
+ * graph (layout "replicated": each write to every worker, a search to the least busy).
+ * benchmarks/index-layout.ts measures both.
+ *
+ * Writes are queued here and posted in batches (one message per worker per turn of the event
+ * loop); a search posts the queue first. A worker handles its port's messages one at a time
+ * and in order, so a search sees every write made before it was asked and no half of one.
+ */
+import { Worker } from "node:worker_threads";
+import type { HnswParams } from "./hnsw.ts";
+import { autoBeam } from "./hnsw.ts";
+import type { ShardColumns } from "./shard-columns.ts";
+import type { FromShardWorker, ShardWorkerInit, ToShardWorker } from "./shard-protocol.ts";
+import type { ShardHits, ShardQuery } from "./shard-search.ts";
+import { TopK } from "./exact.ts";
+
+export type IndexLayout = "sharded" | "replicated";
+
+export interface ShardedOptions {
+  /** Worker threads. */
+  workers: number;
+  /** Graphs; 1 with the replicated layout. */
+  shards: number;
+  layout: IndexLayout;
+  /** The worker script (tests); by default the one beside this module. */
+  entry?: URL;
+}
+
+const DEFAULT_ENTRY = import.meta.url.endsWith(".ts") ? new URL("./shard-worker-entry.mjs", import.meta.url) : new URL("./shard-worker.js", import.meta.url);
+
+interface Member {
+  worker: Worker;
+  /** Writes not yet posted, in order. */
+  kinds: number[];
+  slots: number[];
+  vectors: Float32Array[];
+  /** Searches posted and not answered (the replicated layout's balance). */
+  busy: number;
+}
+
+type Waiter = { resolve: (h: ShardHits | null) => void; reject: (e: Error) => void };
+
+/** A search as the catalog asks it: everything of ShardQuery but the beam and the row count. */
+export type IndexQuery = Omit<ShardQuery, "efSearch" | "rows"> & { rows: number };
+
+export class ShardedIndex {
+  readonly shards: number;
+  readonly layout: IndexLayout;
+  private readonly members: Member[];
+  private readonly holders: number[][];
+  private readonly waiting = new Map<number, Waiter & { left: number; parts: ShardHits[] }>();
+  private nextId = 1;
+  private flushScheduled = false;
+  /** Per slot: 0 never indexed, 1 live, 2 tombstone. */
+  private state = new Uint8Array(1024);
+  private live = 0;
+  private tombstones = 0;
+  private readonly perShard: number[];
+  private readonly capacityPerShard: number[];
+  private failure: string | null = null;
+  private closed = false;
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly dim: number,
+    readonly phi: number,
+    private params: HnswParams,
+    capacity: number,
+    o: ShardedOptions,
+  ) {
+    if (!(phi > 0)) throw new Error("HNSW phi must be positive");
+    this.params = { ...params };
+    this.layout = o.layout;
+    this.shards = o.layout === "replicated" ? 1 : Math.max(1, o.shards);
+    const workers = Math.max(1, o.layout === "replicated" ? o.workers : Math.min(o.workers, this.shards));
+    this.holders = Array.from({ length: this.shards }, (_, s) => (o.layout === "replicated" ? Array.from({ length: workers }, (_, w) => w) : [s % workers]));
+    const perShardCapacity = Math.max(16, Math.ceil(capacity / this.shards));
+    this.perShard = new Array(this.shards).fill(0);
+    this.capacityPerShard = new Array(this.shards).fill(perShardCapacity);
+    const starts: Promise<void>[] = [];
+    this.members = Array.from({ length: workers }, (_, w) => {
+      const own = this.holders.flatMap((h, s) => (h.includes(w) ? [s] : []));
+      const init: ShardWorkerInit = { dim, phi, params: this.params, shards: this.shards, own, capacity: perShardCapacity };
+      const worker = new Worker(o.entry ?? DEFAULT_ENTRY, { workerData: init });
+      starts.push(
+        new Promise((resolve, reject) => {
+          const onMessage = (m: FromShardWorker) => {
+            if (m.t !== "ready") return;
+            worker.off("message", onMessage);
+            resolve();
+          };
+          worker.on("message", onMessage);
+          worker.once("error", reject);
+        }),
+      );
+      worker.on("message", (m: FromShardWorker) => this.onMessage(m));
+      worker.on("error", (err) => this.fail(`index worker ${w} failed: ${err.message}`));
+      worker.on("exit", (code) => {
+        if (!this.closed) this.fail(`index worker ${w} exited (code ${code})`);
+      });
+      return { worker, kinds: [], slots: [], vectors: [], busy: 0 };
+    });
+    this.ready = Promise.all(starts).then(() => {});
+    this.ready.catch(() => {});
+  }
+
+  get workers(): number {
+    return this.members.length;
+  }
+
+  /** Why searches cannot be answered (a worker died or failed a write), or null. */
+  get unavailableReason(): string | null {
+    return this.failure;
+  }
+
+  private fail(reason: string): void {
+    if (this.failure) return;
+    this.failure = reason;
+    for (const w of this.waiting.values()) w.reject(new Error(reason));
+    this.waiting.clear();
+  }
+
+  private onMessage(m: FromShardWorker): void {
+    if (m.t === "fault") {
+      this.fail(m.error);
+      return;
+    }
+    if (m.t === "ready") return;
+    const w = this.waiting.get(m.id);
+    if (!w) return;
+    if (m.t === "done" && m.error) {
+      this.waiting.delete(m.id);
+      w.reject(new Error(m.error));
+      return;
+    }
+    if (m.t === "hits") w.parts.push(m.hits);
+    if (--w.left > 0) return;
+    this.waiting.delete(m.id);
+    w.resolve(w.parts.length ? merge(w.parts, Number.POSITIVE_INFINITY) : null);
+  }
+
+  private ask(to: number[], message: (id: number, worker: number) => ToShardWorker): Promise<ShardHits | null> {
+    if (this.failure) return Promise.reject(new Error(this.failure));
+    this.flush();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, left: to.length, parts: [] });
+      for (const w of to) this.members[w]!.worker.postMessage(message(id, w));
+    });
+  }
+
+  /** The columns the workers read (the catalog posts new ones whenever it grows them). */
+  setColumns(columns: ShardColumns): void {
+    this.flush();
+    for (const m of this.members) m.worker.postMessage({ t: "columns", columns } satisfies ToShardWorker);
+  }
+
+  private queue(slot: number, kind: number, vector?: Float32Array): void {
+    for (const w of this.holders[slot % this.shards]!) {
+      const m = this.members[w]!;
+      m.kinds.push(kind);
+      m.slots.push(slot);
+      if (vector) m.vectors.push(vector);
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Posts the queued writes (a search does it first; otherwise once per turn of the event loop). */
+  flush(): void {
+    this.flushScheduled = false;
+    for (const m of this.members) {
+      if (!m.kinds.length) continue;
+      const vectors = new Float32Array(m.vectors.length * this.dim);
+      m.vectors.forEach((v, i) => vectors.set(v, i * this.dim));
+      const batch: ToShardWorker = { t: "writes", kinds: Uint8Array.from(m.kinds), slots: Int32Array.from(m.slots), vectors };
+      m.worker.postMessage(batch, [batch.kinds.buffer as ArrayBuffer, batch.slots.buffer as ArrayBuffer, vectors.buffer as ArrayBuffer]);
+      m.kinds = [];
+      m.slots = [];
+      m.vectors = [];
+    }
+  }
+
+  private stateOf(slot: number): number {
+    return slot < this.state.length ? this.state[slot]! : 0;
+  }
+
+  private setState(slot: number, s: number): void {
+    if (slot >= this.state.length) {
+      let cap = this.state.length;
+      while (cap <= slot) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.state);
+      this.state = next;
+    }
+    this.state[slot] = s;
+  }
+
+  /** Adds or replaces the vector of a slot (the vector is copied now). */
+  upsert(slot: number, vector: Float32Array): void {
+    const was = this.stateOf(slot);
+    if (was === 0) {
+      const s = slot % this.shards;
+      if (++this.perShard[s]! > this.capacityPerShard[s]!) this.capacityPerShard[s]! *= 2;
+    }
+    if (was !== 1) this.live++;
+    if (was === 2) this.tombstones--;
+    this.setState(slot, 1);
+    this.queue(slot, 1, vector.slice());
+  }
+
+  remove(slot: number): void {
+    if (this.stateOf(slot) !== 1) return;
+    this.setState(slot, 2);
+    this.live--;
+    this.tombstones++;
+    this.queue(slot, 0);
+  }
+
+  /** After the shards' graphs were read from disk: these labels are tombstones already. */
+  adoptDeleted(slots: number[]): void {
+    for (const s of slots) {
+      if (this.stateOf(s) === 1) this.live--;
+      if (this.stateOf(s) !== 2) this.tombstones++;
+      this.setState(s, 2);
+      this.queue(s, 2);
+    }
+  }
+
+  /**
+   * Reads each shard's graph (`paths[shard]`) in its workers, in parallel; the files hold the
+   * slots below `slots` (tombstones among them are adopted after, as the catalog restores).
+   * The returned promise settles once they are read; later writes and searches wait behind it.
+   */
+  read(paths: string[], slots: number): Promise<void> {
+    if (paths.length !== this.shards) throw new Error(`the snapshot has ${paths.length} graphs, this index ${this.shards} shards`);
+    this.live = 0;
+    this.tombstones = 0;
+    this.perShard.fill(0);
+    for (let s = 0; s < slots; s++) {
+      this.setState(s, 1);
+      this.live++;
+      this.perShard[s % this.shards]!++;
+    }
+    this.perShard.forEach((n, s) => (this.capacityPerShard[s] = Math.max(n, 16)));
+    return Promise.all(paths.map((path, shard) => this.ask(this.holders[shard]!, (id) => ({ t: "read", id, shard, path })))).then(() => {});
+  }
+
+  /** Writes each shard's graph to `paths[shard]`; the catalog must not change until it resolves. */
+  async write(paths: string[]): Promise<void> {
+    await Promise.all(paths.map((path, shard) => this.ask([this.holders[shard]![0]!], (id) => ({ t: "write", id, shard, path }))));
+  }
+
+  /** Resolves once every write made so far is in the graphs. */
+  async sync(): Promise<void> {
+    await this.ask(
+      this.members.map((_, w) => w),
+      (id) => ({ t: "sync", id }),
+    );
+  }
+
+  get count(): number {
+    return this.live + this.tombstones;
+  }
+
+  get deletedCount(): number {
+    return this.tombstones;
+  }
+
+  get capacity(): number {
+    return this.capacityPerShard.reduce((a, b) => a + b, 0);
+  }
+
+  set efSearch(ef: number) {
+    this.params.efSearch = ef;
+    this.params.efSearchAuto = false;
+  }
+
+  /** The beam each shard's walk uses (with the size-aware default, by the whole catalog's size). */
+  get efSearch(): number {
+    return this.params.efSearchAuto ? autoBeam(this.live, this.params.efSearch) : this.params.efSearch;
+  }
+
+  /** The best k of the catalog for the query among the items that pass its filter (checked again by the caller). */
+  async search(q: IndexQuery): Promise<ShardHits> {
+    const query: ShardQuery = { ...q, efSearch: this.efSearch, budget: Math.ceil(q.budget / this.shards) };
+    const byWorker = new Map<number, number[]>();
+    for (let s = 0; s < this.shards; s++) {
+      const hs = this.holders[s]!;
+      let best = hs[0]!;
+      for (const w of hs) if (this.members[w]!.busy < this.members[best]!.busy) best = w;
+      byWorker.set(best, [...(byWorker.get(best) ?? []), s]);
+    }
+    const to = [...byWorker.keys()];
+    to.forEach((w) => this.members[w]!.busy++);
+    try {
+      const hits = await this.ask(to, (id, w) => ({ t: "search", id, shards: byWorker.get(w)!, q: query }));
+      if (!hits) return { slots: new Int32Array(0), scores: new Float32Array(0), scored: 0, calls: 0 };
+      // Merged best first: the first k are the catalog's best k.
+      return { ...hits, slots: hits.slots.subarray(0, q.k), scores: hits.scores.subarray(0, q.k) };
+    } finally {
+      to.forEach((w) => this.members[w]!.busy--);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.fail("the index is closed");
+    await Promise.all(this.members.map((m) => m.worker.terminate()));
+  }
+}
+
+/** The best k (at most `k`) of several shards' answers, best first. */
+function merge(parts: ShardHits[], k: number): ShardHits {
+  if (parts.length === 1) return parts[0]!;
+  const n = Math.min(
+    k,
+    parts.reduce((a, p) => a + p.slots.length, 0),
+  );
+  const top = new TopK(n);
+  let scored = 0;
+  let calls = 0;
+  for (const p of parts) {
+    p.slots.forEach((s, i) => top.push(s, p.scores[i]!));
+    scored += p.scored;
+    calls += p.calls;
+  }
+  const r = top.result();
+  return { slots: Int32Array.from(r, (x) => x.slot), scores: Float32Array.from(r, (x) => x.score), scored, calls };
+}

@@ -1,0 +1,188 @@
+// The graph index in worker threads (index/sharded.ts): real workers, real hnswlib graphs.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Catalog, type CatalogOptions, type NewsMeta, type SearchFilter } from "../../src/catalog/store.ts";
+import { readSnapshot, writeSnapshot } from "../../src/catalog/snapshot.ts";
+import { dot } from "../../src/index/exact.ts";
+import { ShardedIndex, type IndexLayout } from "../../src/index/sharded.ts";
+import { Random } from "../../src/synth/random.ts";
+
+const DIM = 16;
+const NOW = Date.parse("2026-03-01T00:00:00Z");
+const HOUR = 3600_000;
+const CATEGORIES = ["news", "sports", "finance", "travel", "food"];
+const open: Catalog[] = [];
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(open.map((c) => c.close()));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function options(layout: IndexLayout, workers = 2, shards = 2): CatalogOptions {
+  return { m: 12, efConstruction: 100, efSearch: 400, exactMaxItems: 0, maxAgeHours: 0, phi: 8, indexWorkers: { workers, shards, layout } };
+}
+
+function catalog(o: CatalogOptions): Catalog {
+  const c = new Catalog(DIM, "fp", o, 64);
+  open.push(c);
+  return c;
+}
+
+function vectors(n: number, seed: number): Float32Array[] {
+  const rng = new Random(seed);
+  const centres = Array.from({ length: 12 }, () => Float32Array.from({ length: DIM }, () => rng.next() * 2 - 1));
+  return Array.from({ length: n }, () => Float32Array.from(rng.pick(centres), (x) => x + (rng.next() - 0.5) * 0.6));
+}
+
+function fill(c: Catalog, n: number, seed: number): void {
+  const rng = new Random(seed + 1);
+  vectors(n, seed).forEach((v, i) => {
+    const meta: NewsMeta = { id: `n${i}`, title: `t${i}`, category: rng.pick(CATEGORIES), publishedAt: new Date(NOW - rng.int(0, 200) * HOUR).toISOString() };
+    c.upsert(meta, v);
+  });
+}
+
+/** The exact top-k among items that pass the filter, straight from the metadata. */
+function exact(c: Catalog, q: Float32Array, k: number, f: SearchFilter = {}): number[] {
+  const out: { slot: number; score: number }[] = [];
+  for (const { slot, meta, vector } of c.entries()) {
+    if (f.exclude?.has(slot)) continue;
+    if (f.categories && !f.categories.has(meta.category ?? "")) continue;
+    if (f.publishedAfter !== undefined && Date.parse(meta.publishedAt!) < f.publishedAfter) continue;
+    out.push({ slot, score: dot(q, vector) });
+  }
+  return out
+    .sort((a, b) => b.score - a.score || a.slot - b.slot)
+    .slice(0, k)
+    .map((r) => r.slot);
+}
+
+const recall = (got: number[], truth: number[]) => (truth.length ? truth.filter((s) => got.includes(s)).length / truth.length : got.length ? 0 : 1);
+
+/** The query's direction at norm 6: above every item's dot product, within the norm bound phi (8). */
+const towards = (q: Float32Array) => {
+  const n = Math.hypot(...q);
+  return Float32Array.from(q, (x) => (6 * x) / n);
+};
+
+for (const layout of ["sharded", "replicated"] as const) {
+  test(`${layout}: searches in the workers find the exact top-10 of a small catalog, filtered or not`, async () => {
+    const c = catalog(options(layout));
+    fill(c, 3000, 7);
+    const queries = vectors(40, 99);
+    const filters: SearchFilter[] = [
+      {},
+      { exclude: new Set([0, 1, 2, 3]) },
+      { categories: new Set(["sports"]) },
+      { categories: new Set(["news", "sports", "finance", "travel"]) },
+      { publishedAfter: NOW - 20 * HOUR },
+      { categories: new Set(["food"]), publishedAfter: NOW - 100 * HOUR },
+      { categories: new Set(["no such category"]) },
+    ];
+    for (const f of filters) {
+      let sum = 0;
+      for (const q of queries) {
+        const got = await c.searchAsync(q, 10, f, NOW);
+        const truth = exact(c, q, 10, f);
+        assert.equal(got.length, truth.length, `filter ${JSON.stringify(f, (_, v) => (v instanceof Set ? [...v] : v))}`);
+        for (let i = 1; i < got.length; i++) assert.ok(got[i - 1]!.score >= got[i]!.score, "best first");
+        for (const r of got) assert.ok(Math.abs(r.score - dot(q, c.vectorAt(r.slot))) < 1e-9, "scores are the catalog's dot products");
+        sum += recall(
+          got.map((r) => r.slot),
+          truth,
+        );
+      }
+      // A beam of 400 on at most 3,000 items: the graph answers exactly, up to the odd near-tie.
+      assert.ok(sum / queries.length >= 0.97, `recall@10 ${sum / queries.length} for ${JSON.stringify(f, (_, v) => (v instanceof Set ? [...v] : v))}`);
+    }
+  });
+
+  test(`${layout}: a write is visible to the next search at once; a delete leaves at once`, async () => {
+    const c = catalog(options(layout));
+    fill(c, 500, 3);
+    const q = vectors(1, 5)[0]!;
+    for (let i = 0; i < 20; i++) {
+      c.upsert({ id: `hot${i}`, title: "hot" }, towards(q));
+      // No await between the write and the search: the search is asked after the write, so it sees it.
+      const top = await c.searchAsync(q, 1);
+      assert.equal(c.metaAt(top[0]!.slot).id, `hot${i}`);
+      c.delete(`hot${i}`);
+      const next = await c.searchAsync(q, 1);
+      assert.notEqual(c.metaAt(next[0]!.slot).id, `hot${i}`);
+    }
+  });
+}
+
+test("a search never sees half of a write: two items written together appear together or not at all", async () => {
+  const dim = 4;
+  const index = new ShardedIndex(dim, 400, { m: 8, efConstruction: 64, efSearch: 64 }, 64, { workers: 2, shards: 2, layout: "sharded" });
+  try {
+    await index.ready;
+    const rows = 4096;
+    const columns = {
+      vectors: new Float32Array(new SharedArrayBuffer(rows * dim * 4)),
+      categories: new Int32Array(new SharedArrayBuffer(rows * 4)).fill(-1),
+      published: new Float64Array(new SharedArrayBuffer(rows * 8)).fill(Number.NaN),
+    };
+    index.setColumns(columns);
+    const put = (slot: number, v: number[]) => {
+      columns.vectors.set(v, slot * dim);
+      columns.categories[slot] = 0;
+      index.upsert(slot, Float32Array.from(v));
+    };
+    const rng = new Random(5);
+    for (let s = 0; s < 200; s++) put(s, [rng.next() - 0.5, rng.next() - 0.5, rng.next() - 0.5, rng.next() - 0.5]);
+    const q = Float32Array.from([1, 0, 0, 0]);
+    const asked: { pair: [number, number]; answer: Promise<{ slots: Int32Array }> }[] = [];
+    // Pairs of slots on different shards (an even and an odd slot): each pair is one write.
+    for (let i = 0; i < 300; i++) {
+      const a = 200 + 2 * i;
+      const b = a + 1;
+      put(a, [5 + i, 0, 0, 0]);
+      put(b, [5 + i, 0.01, 0, 0]);
+      asked.push({
+        pair: [a, b],
+        answer: index.search({ query: q, k: 2, mode: "graph", categories: null, after: -Infinity, exclude: new Int32Array(0), budget: 0, rows }),
+      });
+      if (i % 3 === 0) await new Promise((r) => setImmediate(r));
+    }
+    const answers = await Promise.all(asked.map((a) => a.answer));
+    asked.forEach(({ pair }, i) => {
+      const got = [...answers[i]!.slots].sort((x, y) => x - y);
+      assert.deepEqual(got, pair, `search ${i}: the newest pair, whole`);
+    });
+  } finally {
+    await index.close();
+  }
+});
+
+test("a catalog of two graphs in workers is written as a snapshot and read back, in workers or not", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "newsrec-sharded-"));
+  dirs.push(dir);
+  const o = options("sharded");
+  const c = catalog(o);
+  fill(c, 2000, 11);
+  for (let i = 0; i < 2000; i += 7) c.delete(`n${i}`);
+  const m = await writeSnapshot(c, join(dir, "snap"), { model: { name: "m", version: "1" }, lastSeq: 0, hnsw: { m: o.m, efConstruction: o.efConstruction } });
+  assert.equal(m.hnsw.shards, 2);
+  assert.ok(m.files!["index-0.hnsw"]! > 0 && m.files!["index-1.hnsw"]! > 0);
+  const queries = vectors(20, 123);
+  for (const opts of [o, { ...o, indexWorkers: { workers: 1, shards: 1, layout: "sharded" as const } }]) {
+    const r = readSnapshot(join(dir, "snap"), { fingerprint: "fp", dimension: DIM }, opts);
+    open.push(r.catalog);
+    await r.loaded;
+    assert.equal(r.catalog.size, c.size);
+    assert.equal(r.catalog.index.deletedCount, c.index.deletedCount);
+    for (const q of queries) {
+      const a = (await c.searchAsync(q, 10)).map((x) => x.slot);
+      const b = (await r.catalog.searchAsync(q, 10)).map((x) => x.slot);
+      assert.deepEqual(b, a, "the same graphs answer the same");
+    }
+    // Writes after the restore go on: a freed slot is reused and found.
+    r.catalog.upsert({ id: "hot", title: "hot" }, towards(queries[0]!));
+    assert.equal(r.catalog.metaAt((await r.catalog.searchAsync(queries[0]!, 1))[0]!.slot).id, "hot");
+  }
+});
