@@ -38,17 +38,14 @@ const say = (l: string) => process.stderr.write(`index-layout: ${l}\n`);
 // 1. Build: one graph, and two graphs in two workers.
 const newsFile = join(dir, "news.jsonl");
 const items = demoNews(NEWS, 1, Date.parse("2026-11-01T00:00:00Z"));
-writeFileSync(
-  newsFile,
-  items
-    .map((n) => `${JSON.stringify(n)}\n`)
-    .join(""),
-);
+writeFileSync(newsFile, items.map((n) => `${JSON.stringify(n)}\n`).join(""));
 const build: Record<string, number> = {};
 for (const shards of [1, 2]) {
   const out = join(dir, `snap${shards}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "embed", "--news", newsFile, "--out", out, "--shards", String(shards)], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "embed", "--news", newsFile, "--out", out, "--shards", String(shards)], {
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`embed --shards ${shards} failed:\n${r.stderr}`);
   build[shards] = (performance.now() - t0) / 1000;
   say(`embed of ${NEWS} news into ${shards} graph(s): ${build[shards]!.toFixed(1)} s`);
@@ -72,7 +69,15 @@ const layouts = [
 ];
 const reference = readSnapshot(join(dir, "snap1"), expect, base).catalog;
 const live = [...reference.entries()].map((e) => e.slot);
-const enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 1, providers: cfg.providers, maxBatch: 64, maxWaitMs: 0, maxQueue: 1 << 16, log: () => {} });
+const enc = await Encoders.open(bundle, {
+  workers: 1,
+  intraOpThreads: 1,
+  providers: cfg.providers,
+  maxBatch: 64,
+  maxWaitMs: 0,
+  maxQueue: 1 << 16,
+  log: () => {},
+});
 const queries = await sampleQueries(
   { vectors: reference.matrix.vectors, dim: reference.dim, live, isLive: (s) => reference.metaAt(s) !== null, title: (s) => reference.metaAt(s).title },
   enc,
@@ -117,7 +122,8 @@ const missBody = () => JSON.stringify({ userId: `cold${missSeq++}`, history: his
 const requests = (body: () => string) => [
   { method: "POST" as const, path: "/rank", headers: { "content-type": "application/json" }, setupRequest: (req: object) => ({ ...req, body: body() }) },
 ];
-const run = (url: string, body: () => string, extra: Record<string, unknown> = {}) => load({ url, connections: CONNECTIONS, requests: requests(body), ...extra });
+const run = (url: string, body: () => string, extra: Record<string, unknown> = {}) =>
+  load({ url, connections: CONNECTIONS, requests: requests(body), ...extra });
 
 const loadRows: string[] = [];
 const loopRows: string[] = [];

@@ -113,9 +113,13 @@ export async function writeSnapshotFiles(
       if (lines.length) await items.writeFile(lines.join(""));
       lines = [];
     };
-    for (const { slot, meta, vector } of catalog.entries()) {
-      vectors.set(vector, slot * catalog.dim);
-      lines.push(`${JSON.stringify({ slot, ...meta })}\n`);
+    const text = new TextDecoder();
+    for (let slot = 0; slot < slots; slot++) {
+      // Each item's JSON as the catalog holds it ({"id":...}), with its slot put first: no parse.
+      const raw = catalog.rawMetaAt(slot);
+      if (!raw) continue;
+      vectors.set(catalog.vectorAt(slot), slot * catalog.dim);
+      lines.push(`{"slot":${slot},${text.decode(raw.subarray(1))}\n`);
       if (lines.length === CAPTURE_CHUNK) await flush();
     }
     await flush();

@@ -8,6 +8,7 @@ import { ShardedIndex, type IndexLayout } from "../index/sharded.ts";
 import { FREE, sharedCategories, sharedPublished } from "../index/shard-columns.ts";
 import { dot, exactTopK, TopK } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
+import { MetaStore } from "./meta-store.ts";
 import { sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
 import { NewsrecError } from "../errors.ts";
@@ -84,7 +85,8 @@ export function catalogOptions(
 
 export class Catalog {
   private readonly slotById = new Map<string, number>();
-  private metas: (NewsMeta | null)[] = [];
+  /** Each slot's item as JSON bytes (meta-store.ts), parsed when read. */
+  private metas = new MetaStore();
   /** On shared memory, with per-row write stamps, for the exact scorer in the encoder workers (index/shared-matrix.ts). */
   private vectors: Float32Array;
   private stamps: Int32Array;
@@ -92,6 +94,7 @@ export class Catalog {
   /** Each slot's category code (FREE for a free slot), for the index workers' filters. */
   private categories: Int32Array;
   private readonly categoryCodes = new Map<string, number>();
+  private readonly categoryNames: string[] = [];
   private readonly free: number[] = [];
   private readonly filters = new FilterIndex();
   readonly index: GraphIndex;
@@ -120,7 +123,11 @@ export class Catalog {
 
   private categoryCode(category: string): number {
     let c = this.categoryCodes.get(category);
-    if (c === undefined) this.categoryCodes.set(category, (c = this.categoryCodes.size));
+    if (c === undefined) {
+      c = this.categoryNames.length;
+      this.categoryCodes.set(category, c);
+      this.categoryNames.push(category);
+    }
     return c;
   }
 
@@ -130,7 +137,7 @@ export class Catalog {
 
   /** Slots ever used (live and free). */
   get slots(): number {
-    return this.metas.length;
+    return this.metas.rows;
   }
 
   has(id: string): boolean {
@@ -139,7 +146,7 @@ export class Catalog {
 
   get(id: string): NewsMeta | undefined {
     const s = this.slotById.get(id);
-    return s === undefined ? undefined : this.metas[s]!;
+    return s === undefined ? undefined : this.metas.get(s)!;
   }
 
   slotOf(id: string): number | undefined {
@@ -147,7 +154,17 @@ export class Catalog {
   }
 
   metaAt(slot: number): NewsMeta {
-    return this.metas[slot]!;
+    return this.metas.get(slot)!;
+  }
+
+  /** Whether a slot holds an item (false for a free slot). */
+  isLive(slot: number): boolean {
+    return this.categories[slot]! !== FREE;
+  }
+
+  /** The item's JSON text as stored (snapshots write it without parsing it). */
+  rawMetaAt(slot: number): Uint8Array | null {
+    return this.metas.raw(slot);
   }
 
   vectorAt(slot: number): Float32Array {
@@ -156,7 +173,7 @@ export class Catalog {
 
   /** The vectors of every slot in use (live and free), shared with the workers without a copy. */
   get matrix(): SharedMatrix {
-    return { vectors: this.vectors, stamps: this.stamps, rows: this.metas.length, dim: this.dim };
+    return { vectors: this.vectors, stamps: this.stamps, rows: this.metas.rows, dim: this.dim };
   }
 
   private grow(slots: number): void {
@@ -174,23 +191,23 @@ export class Catalog {
     if (vector.length !== this.dim) throw new Error(`vector of ${meta.id} has dimension ${vector.length}, not ${this.dim}`);
     let slot = this.slotById.get(meta.id);
     if (slot === undefined) {
-      slot = this.free.pop() ?? this.metas.length;
+      slot = this.free.pop() ?? this.metas.rows;
       this.grow(slot + 1);
-      if (slot === this.metas.length) this.metas.push(null);
       this.slotById.set(meta.id, slot);
     }
     const t = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
-    const old = this.metas[slot];
+    const oldCode = this.categories[slot]!;
     const was = this.published[slot]!;
-    if (!old || (old.category ?? "") !== (meta.category ?? "") || !Object.is(was, t)) {
-      if (old) this.filters.remove(slot, old.category ?? "", was);
+    const code = this.categoryCode(meta.category ?? "");
+    if (oldCode !== code || !Object.is(was, t)) {
+      if (oldCode !== FREE) this.filters.remove(slot, this.categoryNames[oldCode]!, was);
       this.filters.add(slot, meta.category ?? "", t);
     }
-    this.metas[slot] = meta;
+    this.metas.set(slot, meta);
     this.vectors.set(vector, slot * this.dim);
     stampRows(this.stamps, slot);
     this.published[slot] = t;
-    this.categories[slot] = this.categoryCode(meta.category ?? "");
+    this.categories[slot] = code;
     if (indexIt) this.index.upsert(slot, vector);
     return slot;
   }
@@ -199,8 +216,8 @@ export class Catalog {
     const slot = this.slotById.get(id);
     if (slot === undefined) return false;
     this.slotById.delete(id);
-    this.filters.remove(slot, this.metas[slot]!.category ?? "", this.published[slot]!);
-    this.metas[slot] = null;
+    this.filters.remove(slot, this.categoryNames[this.categories[slot]!]!, this.published[slot]!);
+    this.metas.clear(slot);
     this.published[slot] = NaN;
     this.categories[slot] = FREE;
     this.index.remove(slot);
@@ -216,10 +233,10 @@ export class Catalog {
 
   private accepts(f: SearchFilter, after: number): (slot: number) => boolean {
     return (slot) => {
-      const m = this.metas[slot];
-      if (!m) return false;
+      const code = this.categories[slot]!;
+      if (code === FREE) return false;
       if (f.exclude?.has(slot)) return false;
-      if (f.categories && !f.categories.has(m.category ?? "")) return false;
+      if (f.categories && !f.categories.has(this.categoryNames[code]!)) return false;
       // Items without a publication time (NaN) never expire.
       return !(this.published[slot]! < after);
     };
@@ -291,7 +308,7 @@ export class Catalog {
         after: mode === "graph" ? -Infinity : after,
         exclude: Int32Array.from(f.exclude ?? []),
         budget: walkCalls(m),
-        rows: this.metas.length,
+        rows: this.metas.rows,
       })
       .catch((err: Error) => {
         throw new NewsrecError("UNAVAILABLE", `the index cannot search: ${err.message}`);
@@ -307,7 +324,7 @@ export class Catalog {
   /** Scores exactly the matching items, enumerated from the category and time orders. */
   private scoreMatching(query: Float32Array, k: number, f: SearchFilter, after: number, matching: number): { slot: number; score: number }[] {
     const accept = this.accepts(f, after);
-    if (matching * SPARSE > this.metas.length) return exactTopK(query, this.vectors, this.metas.length, k, (s) => accept(s) && ++this.work.scored > 0);
+    if (matching * SPARSE > this.metas.rows) return exactTopK(query, this.vectors, this.metas.rows, k, (s) => accept(s) && ++this.work.scored > 0);
     const top = new TopK(k);
     this.filters.forEach(f.categories, after, (slot) => {
       if (f.exclude?.has(slot)) return;
@@ -361,7 +378,7 @@ export class Catalog {
 
   /** Exact top-k over every slot: the reference for recall measurements. */
   exactSearch(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
-    return exactTopK(query, this.vectors, this.metas.length, k, this.accepts(f, this.after(f, now)));
+    return exactTopK(query, this.vectors, this.metas.rows, k, this.accepts(f, this.after(f, now)));
   }
 
   /** Live items, newest first (items without a date last): the cold-start fallback's order, kept sorted on every write. */
@@ -371,21 +388,21 @@ export class Catalog {
 
   /** Fills an empty catalog from a snapshot; slots not listed are free (tombstoned in the index). */
   restore(items: { slot: number; meta: NewsMeta }[], vectors: Float32Array, slots: number): void {
-    if (this.metas.length) throw new Error("restore needs an empty catalog");
+    if (this.metas.rows) throw new Error("restore needs an empty catalog");
     this.grow(Math.max(slots, 1));
-    this.metas = new Array(slots).fill(null);
+    this.metas.reserveRows(slots);
     this.vectors.set(vectors.subarray(0, slots * this.dim));
     stampRows(this.stamps, 0, slots);
     for (const { slot, meta } of items) {
-      if (this.metas[slot]) throw new Error(`slot ${slot} is used twice`);
+      if (this.metas.has(slot)) throw new Error(`slot ${slot} is used twice`);
       if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);
-      this.metas[slot] = meta;
+      this.metas.set(slot, meta);
       this.slotById.set(meta.id, slot);
       this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
       this.categories[slot] = this.categoryCode(meta.category ?? "");
     }
     const holes: number[] = [];
-    for (let s = slots - 1; s >= 0; s--) if (!this.metas[s]) holes.push(s);
+    for (let s = slots - 1; s >= 0; s--) if (!this.metas.has(s)) holes.push(s);
     this.free.push(...holes);
     this.index.adoptDeleted(holes);
     this.filters.load(items.map(({ slot, meta }) => ({ slot, category: meta.category ?? "", t: this.published[slot]! })));
@@ -404,8 +421,8 @@ export class Catalog {
 
   /** Live entries in slot order (snapshots). */
   *entries(): Generator<{ slot: number; meta: NewsMeta; vector: Float32Array }> {
-    for (let s = 0; s < this.metas.length; s++) {
-      const meta = this.metas[s];
+    for (let s = 0; s < this.metas.rows; s++) {
+      const meta = this.metas.get(s);
       if (meta) yield { slot: s, meta, vector: this.vectorAt(s) };
     }
   }

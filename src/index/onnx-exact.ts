@@ -23,8 +23,8 @@ export interface ExactCatalog {
   readonly matrix: SharedMatrix;
   /** Live items. */
   readonly size: number;
-  /** The item in a slot, or null for a free slot. */
-  metaAt(slot: number): unknown;
+  /** Whether a slot holds an item (false for a free slot). */
+  isLive(slot: number): boolean;
 }
 
 /** Runs the graph: Encoders.scoreTopK. */
@@ -53,7 +53,7 @@ export async function onnxExactTopK(
     const out: Scored[] = [];
     for (let j = b * ask; j < (b + 1) * ask && out.length < k; j++) {
       const slot = Number(indices[j]);
-      if (!catalog.metaAt(slot) || exclude?.has(slot)) continue;
+      if (!catalog.isLive(slot) || exclude?.has(slot)) continue;
       out.push({ slot, score: scores[j]! });
     }
     return out;
