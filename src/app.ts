@@ -82,6 +82,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
       ? `index: ${catalog.index.shards} graph${catalog.index.shards > 1 ? "s" : ""} in ${catalog.index.workers} worker thread${catalog.index.workers > 1 ? "s" : ""} (${catalog.index.layout})`
       : "index: on the main thread",
   );
+  if (catalog.index instanceof ShardedIndex) catalog.index.onEvent = log;
   const writer = new NewsWriter(catalog, encoders, metrics, durable);
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
   const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems);

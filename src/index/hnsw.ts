@@ -125,6 +125,17 @@ export class HnswIndex {
     for (const s of slots) this.deleted.add(s);
   }
 
+  /** Whether the graph holds this label, live or tombstoned. */
+  holds(slot: number): boolean {
+    if (this.deleted.has(slot)) return true;
+    try {
+      this.index.getPoint(slot);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   remove(slot: number): void {
     if (this.deleted.has(slot)) return;
     this.index.markDelete(slot);

@@ -31,7 +31,9 @@ export type ToShardWorker =
   | { t: "search"; id: number; shards: number[]; q: ShardQuery }
   | { t: "read"; id: number; shard: number; path: string }
   | { t: "write"; id: number; shard: number; path: string }
-  | { t: "sync"; id: number };
+  | { t: "sync"; id: number }
+  /** A replacement worker: build the held shards from the columns' live slots below `rows`. */
+  | { t: "rebuild"; id: number; rows: number };
 
 export type FromShardWorker =
   | { t: "ready" }

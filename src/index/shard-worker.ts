@@ -30,8 +30,22 @@ function applyWrites(b: WriteBatch): void {
     if (kind === 1) {
       if (g) g.upsert(slot, b.vectors.subarray(v * dim, (v + 1) * dim));
       v++;
-    } else if (kind === 0) g?.remove(slot);
-    else g?.adoptDeleted([slot]);
+    } else if (kind === 0) {
+      // A rebuilt graph never held a slot freed before the rebuild: nothing to remove then.
+      if (g?.holds(slot)) g.remove(slot);
+    } else g?.adoptDeleted([slot]);
+  }
+}
+
+function rebuild(rows: number): void {
+  const cols = columns!;
+  const n = Math.min(rows, cols.categories.length);
+  for (const shard of init.own) {
+    let live = 0;
+    for (let s = shard; s < n; s += init.shards) if (cols.categories[s]! >= 0) live++;
+    const g = new HnswIndex(init.dim, init.phi, init.params, Math.max(16, live));
+    for (let s = shard; s < n; s += init.shards) if (cols.categories[s]! >= 0) g.upsert(s, cols.vectors.subarray(s * init.dim, (s + 1) * init.dim));
+    graphs.set(shard, g);
   }
 }
 
@@ -95,6 +109,14 @@ function handle(m: ToShardWorker): void {
       return;
     case "sync":
       post({ t: "done", id: m.id });
+      return;
+    case "rebuild":
+      try {
+        rebuild(m.rows);
+        post({ t: "done", id: m.id });
+      } catch (err) {
+        post({ t: "fault", error: `rebuilding: ${(err as Error).message}` });
+      }
       return;
   }
 }

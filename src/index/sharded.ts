@@ -81,32 +81,88 @@ export class ShardedIndex {
     const perShardCapacity = Math.max(16, Math.ceil(capacity / this.shards));
     this.perShard = new Array(this.shards).fill(0);
     this.capacityPerShard = new Array(this.shards).fill(perShardCapacity);
-    const starts: Promise<void>[] = [];
-    this.members = Array.from({ length: workers }, (_, w) => {
+    this.entry = o.entry ?? DEFAULT_ENTRY;
+    this.inits = Array.from({ length: workers }, (_, w) => {
       const own = this.holders.flatMap((h, s) => (h.includes(w) ? [s] : []));
-      const init: ShardWorkerInit = { dim, phi, params: this.params, shards: this.shards, own, capacity: perShardCapacity };
-      const worker = new Worker(o.entry ?? DEFAULT_ENTRY, { workerData: init });
-      starts.push(
-        new Promise((resolve, reject) => {
-          const onMessage = (m: FromShardWorker) => {
-            if (m.t !== "ready") return;
-            worker.off("message", onMessage);
-            resolve();
-          };
-          worker.on("message", onMessage);
-          worker.once("error", reject);
-        }),
-      );
-      worker.on("message", (m: FromShardWorker) => this.onMessage(m));
-      worker.on("error", (err) => this.fail(`index worker ${w} failed: ${err.message}`));
-      worker.on("exit", (code) => {
-        if (!this.closed) this.fail(`index worker ${w} exited (code ${code})`);
-      });
+      return { dim, phi, params: this.params, shards: this.shards, own, capacity: perShardCapacity };
+    });
+    const starts: Promise<void>[] = [];
+    this.members = this.inits.map((init, w) => {
+      const { worker, started } = this.spawn(w, init);
+      starts.push(started);
       return { worker, kinds: [], slots: [], vectors: [], busy: 0 };
     });
     this.ready = Promise.all(starts).then(() => {});
     this.ready.catch(() => {});
   }
+
+  private readonly entry: URL;
+  private readonly inits: ShardWorkerInit[];
+  private columns: ShardColumns | null = null;
+  /** Index workers being replaced, and deaths in a row per worker (the backoff exponent). */
+  private readonly down = new Set<number>();
+  private readonly deaths: number[] = [];
+  /** Worker deaths and recoveries, one line each (the server's log). */
+  onEvent: (line: string) => void = () => {};
+  /** Index workers replaced after dying (newsrec_index_worker_restarts_total). */
+  restarts = 0;
+
+  private spawn(w: number, init: ShardWorkerInit): { worker: Worker; started: Promise<void> } {
+    const worker = new Worker(this.entry, { workerData: init });
+    const started = new Promise<void>((resolve, reject) => {
+      const onMessage = (m: FromShardWorker) => {
+        if (m.t !== "ready") return;
+        worker.off("message", onMessage);
+        resolve();
+      };
+      worker.on("message", onMessage);
+      worker.once("error", reject);
+    });
+    started.catch(() => {});
+    worker.on("message", (m: FromShardWorker) => this.onMessage(m));
+    worker.on("error", (err) => this.onEvent(`index worker ${w} failed: ${err.message}`));
+    worker.on("exit", (code) => {
+      if (!this.closed && this.members[w]?.worker === worker) this.died(w, code);
+    });
+    return { worker, started };
+  }
+
+  /**
+   * A dead index worker is replaced and rebuilds its graphs from the shared columns (every
+   * live slot's vector), after a wait that doubles with each death in a row (100 ms to 10 s).
+   * Until then searches fail at once with the reason, and readiness says it; writes go on
+   * (they are in the columns, and queued writes follow the rebuild on the new worker's port).
+   */
+  private died(w: number, code: number): void {
+    this.down.add(w);
+    const n = (this.deaths[w] = (this.deaths[w] ?? 0) + 1);
+    const delay = Math.min(10_000, 100 * 2 ** (n - 1));
+    this.fail(`index worker ${w} exited (code ${code}); rebuilding its graphs`);
+    this.onEvent(`index worker ${w} exited (code ${code}); replacing it in ${delay} ms`);
+    const timer = setTimeout(() => {
+      if (this.closed) return;
+      const t0 = performance.now();
+      const m = this.members[w]!;
+      const { worker } = this.spawn(w, this.inits[w]!);
+      m.worker = worker;
+      m.busy = 0;
+      if (this.columns) worker.postMessage({ t: "columns", columns: this.columns } satisfies ToShardWorker);
+      const id = this.nextId++;
+      this.rebuilding.set(id, () => {
+        this.down.delete(w);
+        this.deaths[w] = 0;
+        this.restarts++;
+        this.onEvent(`index worker ${w} replaced; its graphs rebuilt in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        if (!this.down.size) this.failure = null;
+      });
+      worker.postMessage({ t: "rebuild", id, rows: this.state.length } satisfies ToShardWorker);
+      // Writes queued meanwhile follow the rebuild on the new port.
+      this.flush();
+    }, delay);
+    timer.unref();
+  }
+
+  private readonly rebuilding = new Map<number, () => void>();
 
   get workers(): number {
     return this.members.length;
@@ -130,6 +186,12 @@ export class ShardedIndex {
       return;
     }
     if (m.t === "ready") return;
+    const rebuilt = this.rebuilding.get(m.id);
+    if (rebuilt) {
+      this.rebuilding.delete(m.id);
+      rebuilt();
+      return;
+    }
     const w = this.waiting.get(m.id);
     if (!w) return;
     if (m.t === "done" && m.error) {
@@ -156,6 +218,7 @@ export class ShardedIndex {
   /** The columns the workers read (the catalog posts new ones whenever it grows them). */
   setColumns(columns: ShardColumns): void {
     this.flush();
+    this.columns = columns;
     for (const m of this.members) m.worker.postMessage({ t: "columns", columns } satisfies ToShardWorker);
   }
 
@@ -307,6 +370,11 @@ export class ShardedIndex {
     } finally {
       to.forEach((w) => this.members[w]!.busy--);
     }
+  }
+
+  /** Ends one index worker's thread the way a crash would (fault drills, tests). */
+  async terminateWorker(w: number): Promise<void> {
+    await this.members[w]!.worker.terminate();
   }
 
   async close(): Promise<void> {

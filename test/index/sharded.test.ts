@@ -159,6 +159,34 @@ test("a search never sees half of a write: two items written together appear tog
   }
 });
 
+test("a dead index worker is replaced and rebuilds its graph: searches fail at once meanwhile, then find writes made while it was down", async () => {
+  const c = catalog(options("sharded"));
+  fill(c, 3000, 21);
+  const index = c.index as ShardedIndex;
+  const q = vectors(1, 77)[0]!;
+  await c.searchAsync(q, 10);
+  await index.terminateWorker(0);
+  await assert.rejects(c.searchAsync(q, 10), (err: Error & { code?: string }) => err.code === "UNAVAILABLE" && /index worker 0 exited/.test(err.message));
+  const health = c.indexHealth();
+  assert.equal(health.ok, false);
+  // Writes while the worker is down: an item to find, and items to lose.
+  c.upsert({ id: "hot", title: "hot" }, towards(q));
+  for (let i = 0; i < 3000; i += 3) c.delete(`n${i}`);
+  const deadline = Date.now() + 60_000;
+  while (!c.indexHealth().ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(c.indexHealth().ok, "the index recovers");
+  assert.equal(index.restarts, 1);
+  const top = await c.searchAsync(q, 10);
+  assert.equal(c.metaAt(top[0]!.slot).id, "hot");
+  let sum = 0;
+  for (const v of vectors(30, 5)) {
+    const got = (await c.searchAsync(v, 10)).map((r) => r.slot);
+    for (const s of got) assert.ok(c.isLive(s), "no deleted item comes back");
+    sum += recall(got, exact(c, v, 10));
+  }
+  assert.ok(sum / 30 >= 0.97, `recall@10 after the rebuild ${sum / 30}`);
+});
+
 test("a catalog of two graphs in workers is written as a snapshot and read back, in workers or not", async () => {
   const dir = mkdtempSync(join(tmpdir(), "newsrec-sharded-"));
   dirs.push(dir);
