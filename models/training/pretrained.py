@@ -42,7 +42,7 @@ def load(path, error):
     """The checkpoint, or error(reason) when the file is not one."""
     try:
         ckpt = torch.load(path, map_location="cpu")
-    except (OSError, RuntimeError, EOFError) as err:
+    except Exception as err:  # torch.load raises whatever unpickling a foreign file raises
         error(f"--init {path}: cannot read it ({err})")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         error(f"--init {path}: not a pretrain.py checkpoint")
