@@ -7,6 +7,9 @@ import { isExplicit, type Config } from "./config.ts";
 import { catalogOptions, type Catalog } from "./catalog/store.ts";
 import { restoreCatalog, type Restored } from "./catalog/restore.ts";
 import { NewsWriter } from "./catalog/writer.ts";
+import type { CatalogWriter } from "./catalog/catalog-writer.ts";
+import { openReplicatedCatalog } from "./catalog/replication/open.ts";
+import type { ReplicatedWriter } from "./catalog/replication/replicated-writer.ts";
 import { ShardedIndex } from "./index/sharded.ts";
 import { indexPhi, loadBundle } from "./model/bundle.ts";
 import { Encoders } from "./model/encoders.ts";
@@ -24,7 +27,7 @@ export interface App {
   metrics: Metrics;
   encoders: Encoders;
   catalog: Catalog;
-  writer: NewsWriter;
+  writer: CatalogWriter;
   rank: RankService;
   /** Samples HNSW retrieves and recomputes them exactly: newsrec_retrieval_recall. */
   recall: RecallMonitor;
@@ -64,14 +67,16 @@ export async function createApp(config: Config, log: (line: string) => void, met
   metrics.modelInfo.set({ name: m.name, version: m.version, fingerprint: m.fingerprint, provider: encoders.provider, architecture: m.architecture }, 1);
 
   let restored: Restored;
+  // With a catalog log, writes go through the shared stream and the data dir only caches snapshots.
+  let replicated: ReplicatedWriter | null = null;
   try {
-    restored = await restoreCatalog(
-      config,
-      encoders,
-      { fingerprint: m.fingerprint, dimension: m.dimension },
-      catalogOptions({ ...config, efSearchAuto: !isExplicit(config, "efSearch") }, indexPhi(m), config),
-      log,
-    );
+    const expect = { fingerprint: m.fingerprint, dimension: m.dimension };
+    const opts = catalogOptions({ ...config, efSearchAuto: !isExplicit(config, "efSearch") }, indexPhi(m), config);
+    if (config.catalogLog) {
+      const r = await openReplicatedCatalog(config, encoders, metrics, expect, opts, log);
+      replicated = r.writer;
+      restored = { catalog: r.catalog, durable: null, ownSnapshot: true };
+    } else restored = await restoreCatalog(config, encoders, expect, opts, log);
   } catch (err) {
     await encoders.close();
     throw err;
@@ -83,7 +88,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
       : "index: on the main thread",
   );
   if (catalog.index instanceof ShardedIndex) catalog.index.onEvent = log;
-  const writer = new NewsWriter(catalog, encoders, metrics, durable);
+  const writer: CatalogWriter = replicated ?? new NewsWriter(catalog, encoders, metrics, durable);
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
   const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems);
   const recall = new RecallMonitor(catalog, encoders.canScoreExactly ? (q, b, k, mx) => encoders.scoreTopK(q, b, k, mx) : null, {
@@ -98,7 +103,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   metrics.retrievalRecall = () => recall.recall;
   metrics.recallTarget.set(config.recallTarget);
   await recall.warm(config.workers);
-  if (durable) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;
+  if (durable || (replicated && config.dataDir)) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;
   const admission = new Admission(config.maxInFlight, (transport, n) => metrics.inFlight.set({ transport }, n));
   // Deadlines end every rank within requestTimeoutMs; a full server that frees no slot for
   // many times that is stuck, not busy.
@@ -133,6 +138,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
         await writer.compact().catch((err) => log(`final compaction failed (the log keeps every write): ${(err as Error).message}`));
         await writer.close();
       }
+      if (replicated) await replicated.close();
       await encoders.close();
       await catalog.close();
     },

@@ -97,6 +97,31 @@ export const ConfigSchema = Type.Object(
     bodyLimitBytes: Int(1024, 1 << 30, 1 << 20, "largest request body"),
     compactIntervalSeconds: Int(0, 86400, 300, "with a data dir: snapshot and empty the write-ahead log this often (0: only at shutdown)"),
     shutdownGraceSeconds: Int(0, 3600, 20, "on SIGTERM: longest wait for in-flight requests before exiting"),
+    catalogLog: Type.Optional(
+      Type.String({
+        pattern: "^nats://[^\\s,]+(,nats://[^\\s,]+)*$",
+        description:
+          "NATS JetStream servers (nats://HOST:PORT, comma-separated): replicas share one catalog through a replicated stream instead of a local write-ahead log",
+      }),
+    ),
+    catalogStream: Type.String({
+      pattern: "^[A-Za-z0-9_-]{1,64}$",
+      default: "newsrec-catalog",
+      description: "with catalogLog: the JetStream stream of catalog writes (created if missing)",
+    }),
+    catalogReplicas: Int(0, 5, 0, "with catalogLog: copies of the stream kept by the NATS cluster (0: 3 where the cluster has 3 or more nodes, else 1)"),
+    catalogLogTimeoutMs: Int(
+      100,
+      600_000,
+      2000,
+      "with catalogLog: longest wait for JetStream to acknowledge a write (and for the catalog log at start) before answering 503",
+    ),
+    catalogLogMaxBytes: Int(
+      1 << 20,
+      Number.MAX_SAFE_INTEGER,
+      8 * 2 ** 30,
+      "with catalogLog: the stream's size bound; when full, writes are refused (503) rather than older writes dropped. Snapshots let it be trimmed",
+    ),
     adminToken: Type.Optional(
       Type.String({ minLength: 1, description: "bearer token required for writes (prefer adminTokenFile or NEWSREC_ADMIN_TOKEN: a flag shows in ps)" }),
     ),

@@ -44,6 +44,12 @@ export class Metrics {
   readonly recall: client.Gauge;
   readonly recallTarget: client.Gauge;
   readonly recallSamples: client.Counter<"result">;
+  /** The replicated catalog log's position and writability (catalog/replication/), or null without one. */
+  catalogLog: () => { applied: number; lagMessages: number; lagSeconds: number; readOnly: boolean } | null = () => null;
+  readonly catalogLogApplied: client.Gauge;
+  readonly catalogLogLagMessages: client.Gauge;
+  readonly catalogLogLagSeconds: client.Gauge;
+  readonly catalogReadOnly: client.Gauge;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -184,6 +190,36 @@ export class Metrics {
       labelNames: ["result"],
       registers: r,
     });
+    const logGauge = (name: string, help: string, value: (s: NonNullable<ReturnType<Metrics["catalogLog"]>>) => number) =>
+      new client.Gauge({
+        name,
+        help,
+        registers: r,
+        collect() {
+          const s = self.catalogLog();
+          if (s) this.set(value(s));
+        },
+      });
+    this.catalogLogApplied = logGauge(
+      "newsrec_catalog_log_applied_sequence",
+      "The last catalog-log (JetStream stream) sequence this replica has applied.",
+      (s) => s.applied,
+    );
+    this.catalogLogLagMessages = logGauge(
+      "newsrec_catalog_log_lag_messages",
+      "Catalog-log messages known to be in the stream and not yet applied by this replica.",
+      (s) => s.lagMessages,
+    );
+    this.catalogLogLagSeconds = logGauge(
+      "newsrec_catalog_log_lag_seconds",
+      "Seconds this replica has been behind the catalog log (0 when it has applied every message it knows of).",
+      (s) => s.lagSeconds,
+    );
+    this.catalogReadOnly = logGauge(
+      "newsrec_catalog_read_only",
+      "1 while the catalog log cannot take writes (JetStream unreachable or without quorum): writes are refused, reads go on.",
+      (s) => (s.readOnly ? 1 : 0),
+    );
     this.modelInfo = new client.Gauge({
       name: "newsrec_model_info",
       help: "The loaded model bundle (value 1).",

@@ -28,6 +28,8 @@ export interface SnapshotManifest {
   createdAt: string;
   /** Each file's size in bytes (absent in snapshots written before it was recorded). */
   files?: Record<string, number>;
+  /** Present when lastSeq is a sequence of a replicated catalog log (src/catalog/replication/). */
+  log?: SnapshotLog;
   timings?: Record<string, number>;
 }
 
@@ -75,11 +77,19 @@ export interface SnapshotHnsw {
   tuned?: TunedRecord;
 }
 
+/** The catalog log a snapshot's lastSeq counts in: a stream created again restarts its sequence. */
+export interface SnapshotLog {
+  stream: string;
+  /** The stream's creation time, as JetStream reports it. */
+  created: string;
+}
+
 export type SnapshotInfo = {
   model: { name: string; version: string };
   lastSeq: number;
   hnsw: SnapshotHnsw;
   timings?: Record<string, number>;
+  log?: SnapshotLog;
 };
 
 /**
@@ -144,6 +154,7 @@ export async function writeSnapshotFiles(
     createdAt: new Date().toISOString(),
     files,
     ...(info.timings ? { timings: info.timings } : {}),
+    ...(info.log ? { log: info.log } : {}),
   };
   onStep("write manifest");
   await writeDurable(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));

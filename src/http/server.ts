@@ -126,6 +126,8 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
       provider: app.encoders.provider,
       catalogItems: app.catalog.size,
       efSearch: app.catalog.index.efSearch,
+      // With a catalog log: its position, and whether the catalog takes writes (read-only keeps the replica ready: reads go on).
+      ...(app.writer.logStatus ? { catalogLog: app.writer.logStatus() } : {}),
     };
     return reply.status(h.ready ? 200 : 503).send(body);
   });
