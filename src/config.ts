@@ -65,11 +65,16 @@ export const ConfigSchema = Type.Object(
     ),
     exactMaxItems: Int(0, 10_000_000, 2000, "catalogs up to this size are searched exactly"),
     indexWorkers: Int(0, 64, 2, "worker threads that hold the HNSW graphs and run every graph search, off the event loop (0: on the main thread, as tools do)"),
-    indexShards: Int(1, 64, 2, "graphs a catalog this server or newsrec embed builds is split into (a loaded snapshot keeps its own)"),
+    indexShards: Int(
+      1,
+      64,
+      1,
+      "graphs a catalog this server or newsrec embed builds is split into, by slot; with more than one, the index is sharded whatever indexLayout says (a loaded snapshot keeps its own)",
+    ),
     indexLayout: Type.Union([Type.Literal("sharded"), Type.Literal("replicated")], {
-      default: "sharded",
+      default: "replicated",
       description:
-        "sharded: each worker holds some graphs and a search asks all (benchmarks/RESULTS.md); replicated: every worker holds the whole graph and a search asks one",
+        "replicated: every index worker holds the whole graph and a search asks one (the most throughput; graph memory times indexWorkers); sharded: each worker holds some graphs and a search asks all (graph memory once, builds in parallel, higher recall at the same beam, half the throughput on 2 cores: benchmarks/RESULTS.md)",
     }),
     workerExactMaxItems: Int(
       0,

@@ -78,8 +78,9 @@ export function catalogOptions(
   workers?: { indexWorkers: number; indexShards: number; indexLayout: IndexLayout },
 ): CatalogOptions {
   const { hnswM: m, efConstruction, efSearch, efSearchAuto = false, exactMaxItems, maxAgeHours } = c;
-  const indexWorkers =
-    workers && workers.indexWorkers > 0 ? { workers: workers.indexWorkers, shards: workers.indexShards, layout: workers.indexLayout } : undefined;
+  // Several graphs are always sharded: a replicated index is one graph in every worker.
+  const layout = workers && workers.indexShards > 1 ? "sharded" : workers?.indexLayout;
+  const indexWorkers = workers && workers.indexWorkers > 0 && layout ? { workers: workers.indexWorkers, shards: workers.indexShards, layout } : undefined;
   return { m, efConstruction, efSearch, efSearchAuto, exactMaxItems, maxAgeHours, phi, ...(indexWorkers ? { indexWorkers } : {}) };
 }
 
