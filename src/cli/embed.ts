@@ -8,6 +8,7 @@ import { indexPhi, loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
 import { intOption } from "./options.ts";
 import { progress } from "./progress.ts";
+import { publishEmbedded } from "./embed-publish.ts";
 
 const FIELDS = ["title", "abstract", "category", "subcategory"] as const;
 type Field = (typeof FIELDS)[number];
@@ -22,6 +23,10 @@ interface EmbedOpts {
   threads: number;
   chunk: number;
   shards?: number;
+  catalogLog?: string;
+  catalogStream?: string;
+  base?: string;
+  trim: boolean;
 }
 
 export function embedCommand(program: Command): void {
@@ -41,6 +46,10 @@ export function embedCommand(program: Command): void {
       intOption("--shards", 1, 64),
     )
     .option("--chunk <n>", "news per resumable chunk (kept in OUT.partial until the snapshot is written)", intOption("--chunk", 1, 1e9), 50_000)
+    .option("--catalog-log <urls>", "NATS JetStream servers of the replicas' catalog log: publish the news there and write the snapshot as of its sequence")
+    .option("--catalog-stream <name>", "with --catalog-log: the stream (default: newsrec-catalog)")
+    .option("--base <dir>", "with --catalog-log: the newest published snapshot, which the new one builds on (the stream is replayed after it)")
+    .option("--no-trim", "with --catalog-log: keep the stream's messages below the base snapshot's sequence")
     .action(async (o: EmbedOpts) => {
       const bundle = loadBundle(o.model);
       const modelFields = bundle.manifest.newsInput.fields as Field[];
@@ -79,6 +88,7 @@ export function embedCommand(program: Command): void {
         log: (l) => process.stderr.write(`newsrec embed: ${l}\n`),
       });
       try {
+        if (o.catalogLog) return await publishEmbedded(o, items, enc, bundle, t0);
         const bar = progress("embedding", items.length);
         const r = await embedNews(items, enc, {
           out: o.out,

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { NATS_SKIP, startNatsCluster, type NatsCluster } from "../nats-cluster.ts";
-import { cli, startServer, type ServerProcess } from "../server-process.ts";
+import { cli, serveOnce, startServer, type ServerProcess } from "../server-process.ts";
 
 const STREAM = "newsrec-test-catalog";
 
@@ -39,6 +39,8 @@ describe("replicas over a NATS JetStream catalog log", { skip: NATS_SKIP, timeou
   let nats: NatsCluster;
   const replicas: Replica[] = [];
   const dirs: string[] = [];
+  /** Writes acknowledged while a NATS node was down. */
+  const ackedNodeDown: string[] = [];
 
   /** The shared snapshot (the embed job's), which every replica starts from. */
   let shared: string;
@@ -156,6 +158,7 @@ describe("replicas over a NATS JetStream catalog log", { skip: NATS_SKIP, timeou
     }
     await converged(await lastSeq());
     for (const r of replicas) for (const id of acked) assert.equal(await statusOf(r.s.url, id), 200, `${id} on ${r.s.url}`);
+    ackedNodeDown.push(...acked);
     // Refused while the stream had no leader, or stored but not yet applied by a replica whose consumer was on the lost node.
     for (const msg of refused) assert.match(msg, /catalog is read-only|JetStream|NATS|stored in the catalog log/);
   });
@@ -205,11 +208,76 @@ describe("replicas over a NATS JetStream catalog log", { skip: NATS_SKIP, timeou
     assert.match(late.s.log(), /starting from shared snapshot .* at sequence 0/);
     const items = (await readyz(replicas[0]!.s.url)).catalogItems;
     assert.equal((await readyz(late.s.url)).catalogItems, items);
-    for (const id of ["R0b", "K0", "N0", "Q3"]) assert.equal(await statusOf(late.s.url, id), 200, id);
+    for (const id of ["R0b", "K0", ackedNodeDown[0]!, "Q3"]) assert.equal(await statusOf(late.s.url, id), 200, id);
     assert.equal(await statusOf(late.s.url, "R0a"), 404, "deleted before it started");
     // And it takes writes that every other replica then serves.
     assert.equal((await put(late.s.url, ["L1"])).status, 200);
     await converged(await lastSeq());
     for (const r of replicas) assert.equal(await statusOf(r.s.url, "L1"), 200);
+  });
+
+  test("the embed job publishes its news and its snapshot with the sequence; the stream is trimmed below the base; a new replica starts from it", async () => {
+    const work = dirs[0]!;
+    const embed = (name: string, base: string, count: number) => {
+      const news = Array.from({ length: count }, (_, i) =>
+        JSON.stringify({ id: `${name}${i}`, title: `Ferry crossing cancelled ${name} ${i}`, category: "travel" }),
+      );
+      writeFileSync(join(work, `${name}.jsonl`), `${news.join("\n")}\n`);
+      const r = cli(
+        "embed",
+        "--news",
+        join(work, `${name}.jsonl`),
+        "--out",
+        join(work, name),
+        "--base",
+        base,
+        "--catalog-log",
+        nats.urls,
+        "--catalog-stream",
+        STREAM,
+      );
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout.trim().split("\n").pop()!);
+    };
+    const first = embed("E", shared, 30);
+    assert.equal(first.baseSequence, 0, "the shared snapshot records no sequence: the stream's start");
+    assert.equal(first.trimmed, 0);
+    assert.equal(first.sequence, await lastSeq());
+    // Every running replica applied the embedded news from the stream, vectors included.
+    await converged(first.sequence);
+    for (const r of replicas) assert.equal(await statusOf(r.s.url, "E29"), 200);
+    const items = (await readyz(replicas[0]!.s.url)).catalogItems;
+
+    const second = embed("F", join(work, "E"), 20);
+    assert.equal(second.baseSequence, first.sequence);
+    assert.ok(second.trimmed > 0, "the messages the first snapshot holds were trimmed");
+    const nc = await connect({ servers: nats.urls.split(",") });
+    const state = (await (await jetstreamManager(nc)).streams.info(STREAM)).state;
+    await nc.close();
+    assert.equal(state.first_seq, first.sequence + 1, "the stream keeps what the base snapshot (E) still needs");
+
+    // A new replica with an empty data dir starts from the newest snapshot and converges.
+    const dir = mkdtempSync(join(tmpdir(), "nats-issue15-joiner-"));
+    dirs.push(dir);
+    shared = join(work, "F");
+    const joiner = { dir, s: await start(dir) };
+    replicas.push(joiner);
+    assert.match(joiner.s.log(), new RegExp(`starting from shared snapshot .*F at sequence ${second.sequence}`));
+    await converged(await lastSeq());
+    assert.equal((await readyz(joiner.s.url)).catalogItems, items + 20);
+    for (const id of ["S0", "E0", "F19", "L1"]) assert.equal(await statusOf(joiner.s.url, id), 200, id);
+
+    // The first shared snapshot records no sequence, and the stream no longer starts at its first message: refused, naming why.
+    const refused = await serveOnce(mkdtempSync(join(tmpdir(), "nats-issue15-stale-")), [
+      "--catalog-log",
+      nats.urls,
+      "--catalog-stream",
+      STREAM,
+      "--snapshot",
+      join(work, "snapshot"),
+    ]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /no longer starts at its first message/);
+    assert.match(refused.stderr, /earlier messages were trimmed into snapshots/);
   });
 });

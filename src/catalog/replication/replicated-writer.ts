@@ -39,6 +39,8 @@ const PROBE_MS = 1000;
 const RETRY_MS = 200;
 /** A follower that knows of messages and applies none for this long follows again. */
 const STALL_MS = 2000;
+/** After a failure, JetStream must look healthy this long before writes are taken again. */
+const RECOVER_MS = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 export class ReplicatedWriter implements CatalogWriter {
@@ -52,6 +54,7 @@ export class ReplicatedWriter implements CatalogWriter {
   private readonly timers: NodeJS.Timeout[] = [];
   private following: Following | null = null;
   private lastRestart = 0;
+  private lastFailureAt = 0;
   private lastFollowError = "";
   private closed = false;
 
@@ -222,6 +225,11 @@ export class ReplicatedWriter implements CatalogWriter {
   }
 
   private setReadOnly(reason: string | null): void {
+    const now = Date.now();
+    if (reason) this.lastFailureAt = now;
+    // Just after a failure a leader can still vouch for followers it has lost: writable again
+    // only once JetStream has looked healthy for a while.
+    else if (this.readOnly && now - this.lastFailureAt < RECOVER_MS) return;
     const was = this.readOnly;
     this.readOnly = reason;
     if (reason && !was) this.opts.log(`catalog log: writes refused (the catalog is read-only; reads go on): ${reason}`);
