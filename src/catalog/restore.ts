@@ -39,7 +39,10 @@ async function seedBase(
   const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
   if (config.snapshot) {
     const r = readSnapshot(config.snapshot, expect, opts);
-    await r.loaded;
+    await r.loaded.catch(async (err) => {
+      await r.catalog.close();
+      throw err;
+    });
     log(`snapshot ${config.snapshot}: ${r.catalog.size} news loaded in ${secs()} s`);
     return { catalog: r.catalog, lastSeq: r.manifest.lastSeq, hnsw: adoptSnapshotHnsw(r.catalog, r.manifest, config, log) };
   }
@@ -74,45 +77,51 @@ export async function restoreCatalog(config: Config, encoders: Encoders, expect:
   const problems = state.problems.length ? ` (${state.problems.join("; ")})` : "";
   const m = encoders.bundle.manifest;
 
-  let catalog: Catalog;
+  let catalog: Catalog | undefined;
   let lastSeq: number;
   let ownSnapshot = true;
-  if (state.snapshot) {
-    const t0 = performance.now();
-    const r = readSnapshot(state.snapshot.dir, expect, opts);
-    await r.loaded;
-    catalog = r.catalog;
-    lastSeq = r.manifest.lastSeq;
-    log(`snapshot ${state.snapshot.dir}: ${catalog.size} news loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    hnsw = adoptSnapshotHnsw(catalog, r.manifest, config, log);
-    // Fell back past a newer snapshot: only safe when the log still holds what it added.
-    if (lastSeq < state.claimedSeq && !(firstSeq !== undefined && firstSeq <= lastSeq + 1))
-      throw new DataDirError(
-        dataDir,
-        `the only whole snapshot ${state.snapshot.dir} ends at seq ${lastSeq}, but a snapshot up to seq ${state.claimedSeq} was written and the write-ahead log does not cover the difference${problems}`,
-      );
-  } else if (state.empty) {
-    // A new data dir: seeded, and the seed saved as its first snapshot before the log exists,
-    // so a crash now leaves an empty data dir again, never a log without its base.
-    ({ catalog, lastSeq, hnsw } = await seedBase(config, encoders, expect, opts, log));
-    await swapSnapshot(catalog, dataDir, { model: { name: m.name, version: m.version }, lastSeq, hnsw });
-    log(`data dir ${dataDir}: new; its first snapshot holds ${catalog.size} news`);
-  } else if (firstSeq === 1 && !state.problems.length) {
-    // A log from the very first write and never a snapshot: the log is the whole history.
-    if (config.snapshot) ({ catalog, hnsw } = await seedBase(config, encoders, expect, opts, log));
-    else catalog = new Catalog(expect.dimension, expect.fingerprint, opts);
-    lastSeq = 0;
-    ownSnapshot = false;
-    log(`data dir ${dataDir}: no snapshot; the write-ahead log from seq 1 is replayed onto ${config.snapshot ? config.snapshot : "an empty catalog"}`);
-  } else {
-    const walSays =
-      firstSeq === undefined
-        ? "the write-ahead log is empty or missing"
-        : `the write-ahead log starts at seq ${firstSeq} (earlier writes were compacted into a snapshot)`;
-    throw new DataDirError(dataDir, `no whole snapshot${problems}, and ${walSays}`);
+  // A start that fails once a catalog exists ends its index workers, so the process can exit.
+  try {
+    if (state.snapshot) {
+      const t0 = performance.now();
+      const r = readSnapshot(state.snapshot.dir, expect, opts);
+      catalog = r.catalog;
+      await r.loaded;
+      lastSeq = r.manifest.lastSeq;
+      log(`snapshot ${state.snapshot.dir}: ${catalog.size} news loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      hnsw = adoptSnapshotHnsw(catalog, r.manifest, config, log);
+      // Fell back past a newer snapshot: only safe when the log still holds what it added.
+      if (lastSeq < state.claimedSeq && !(firstSeq !== undefined && firstSeq <= lastSeq + 1))
+        throw new DataDirError(
+          dataDir,
+          `the only whole snapshot ${state.snapshot.dir} ends at seq ${lastSeq}, but a snapshot up to seq ${state.claimedSeq} was written and the write-ahead log does not cover the difference${problems}`,
+        );
+    } else if (state.empty) {
+      // A new data dir: seeded, and the seed saved as its first snapshot before the log exists,
+      // so a crash now leaves an empty data dir again, never a log without its base.
+      ({ catalog, lastSeq, hnsw } = await seedBase(config, encoders, expect, opts, log));
+      await swapSnapshot(catalog, dataDir, { model: { name: m.name, version: m.version }, lastSeq, hnsw });
+      log(`data dir ${dataDir}: new; its first snapshot holds ${catalog.size} news`);
+    } else if (firstSeq === 1 && !state.problems.length) {
+      // A log from the very first write and never a snapshot: the log is the whole history.
+      if (config.snapshot) ({ catalog, hnsw } = await seedBase(config, encoders, expect, opts, log));
+      else catalog = new Catalog(expect.dimension, expect.fingerprint, opts);
+      lastSeq = 0;
+      ownSnapshot = false;
+      log(`data dir ${dataDir}: no snapshot; the write-ahead log from seq 1 is replayed onto ${config.snapshot ? config.snapshot : "an empty catalog"}`);
+    } else {
+      const walSays =
+        firstSeq === undefined
+          ? "the write-ahead log is empty or missing"
+          : `the write-ahead log starts at seq ${firstSeq} (earlier writes were compacted into a snapshot)`;
+      throw new DataDirError(dataDir, `no whole snapshot${problems}, and ${walSays}`);
+    }
+    lastSeq = replay(catalog, wal.records, lastSeq, log);
+    return { catalog, durable: { wal: await WriteAheadLog.open(walPath), dataDir, lastSeq, hnsw, log }, ownSnapshot };
+  } catch (err) {
+    await catalog?.close();
+    throw err;
   }
-  lastSeq = replay(catalog, wal.records, lastSeq, log);
-  return { catalog, durable: { wal: await WriteAheadLog.open(walPath), dataDir, lastSeq, hnsw, log }, ownSnapshot };
 }
 
 function replay(catalog: Catalog, records: WalRecord[], lastSeq: number, log: (l: string) => void): number {
