@@ -52,7 +52,7 @@ export class ShardedIndex {
   readonly layout: IndexLayout;
   private readonly members: Member[];
   private readonly holders: number[][];
-  private readonly waiting = new Map<number, Waiter & { left: number; parts: ShardHits[] }>();
+  private readonly waiting = new Map<number, Waiter & { left: number; parts: ShardHits[]; to: number[] }>();
   private nextId = 1;
   private flushScheduled = false;
   /** Per slot: 0 never indexed, 1 live, 2 tombstone. */
@@ -61,6 +61,7 @@ export class ShardedIndex {
   private tombstones = 0;
   private readonly perShard: number[];
   private readonly capacityPerShard: number[];
+  /** A fault no replacement mends (a write a worker could not apply, or close()): every search fails. */
   private failure: string | null = null;
   private closed = false;
   readonly ready: Promise<void>;
@@ -137,7 +138,13 @@ export class ShardedIndex {
     this.down.add(w);
     const n = (this.deaths[w] = (this.deaths[w] ?? 0) + 1);
     const delay = Math.min(10_000, 100 * 2 ** (n - 1));
-    this.fail(`index worker ${w} exited (code ${code}); rebuilding its graphs`);
+    // Its unanswered requests fail now; other workers' go on.
+    const reason = `index worker ${w} exited (code ${code}); rebuilding its graphs`;
+    for (const [id, waiter] of this.waiting)
+      if (waiter.to.includes(w)) {
+        this.waiting.delete(id);
+        waiter.reject(new Error(reason));
+      }
     this.onEvent(`index worker ${w} exited (code ${code}); replacing it in ${delay} ms`);
     const timer = setTimeout(() => {
       if (this.closed) return;
@@ -153,7 +160,6 @@ export class ShardedIndex {
         this.deaths[w] = 0;
         this.restarts++;
         this.onEvent(`index worker ${w} replaced; its graphs rebuilt in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-        if (!this.down.size) this.failure = null;
       });
       worker.postMessage({ t: "rebuild", id, rows: this.state.length } satisfies ToShardWorker);
       // Writes queued meanwhile follow the rebuild on the new port.
@@ -168,9 +174,11 @@ export class ShardedIndex {
     return this.members.length;
   }
 
-  /** Why searches cannot be answered (a worker died or failed a write), or null. */
+  /** Why searches cannot be answered (a write failed, or every holder of a graph is being replaced), or null. */
   get unavailableReason(): string | null {
-    return this.failure;
+    if (this.failure) return this.failure;
+    const orphan = this.holders.findIndex((hs) => hs.every((w) => this.down.has(w)));
+    return orphan < 0 ? null : `index worker ${this.holders[orphan]!.join(", ")} exited; rebuilding its graphs`;
   }
 
   private fail(reason: string): void {
@@ -207,10 +215,12 @@ export class ShardedIndex {
 
   private ask(to: number[], message: (id: number, worker: number) => ToShardWorker): Promise<ShardHits | null> {
     if (this.failure) return Promise.reject(new Error(this.failure));
+    const down = to.find((w) => this.down.has(w));
+    if (down !== undefined) return Promise.reject(new Error(`index worker ${down} exited; rebuilding its graphs`));
     this.flush();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, left: to.length, parts: [] });
+      this.waiting.set(id, { resolve, reject, left: to.length, parts: [], to });
       for (const w of to) this.members[w]!.worker.postMessage(message(id, w));
     });
   }
@@ -317,7 +327,15 @@ export class ShardedIndex {
 
   /** Writes each shard's graph to `paths[shard]`; the catalog must not change until it resolves. */
   async write(paths: string[]): Promise<void> {
-    await Promise.all(paths.map((path, shard) => this.ask([this.holders[shard]![0]!], (id) => ({ t: "write", id, shard, path }))));
+    await Promise.all(paths.map((path, shard) => this.ask([this.holderOf(shard)], (id) => ({ t: "write", id, shard, path }))));
+  }
+
+  /** The least busy holder of a shard that is not being replaced (any holder when all are: asking it fails). */
+  private holderOf(shard: number): number {
+    const hs = this.holders[shard]!.filter((w) => !this.down.has(w));
+    let best = hs[0] ?? this.holders[shard]![0]!;
+    for (const w of hs) if (this.members[w]!.busy < this.members[best]!.busy) best = w;
+    return best;
   }
 
   /** Resolves once every write made so far is in the graphs. */
@@ -355,9 +373,7 @@ export class ShardedIndex {
     const query: ShardQuery = { ...q, efSearch: this.efSearch, budget: Math.ceil(q.budget / this.shards) };
     const byWorker = new Map<number, number[]>();
     for (let s = 0; s < this.shards; s++) {
-      const hs = this.holders[s]!;
-      let best = hs[0]!;
-      for (const w of hs) if (this.members[w]!.busy < this.members[best]!.busy) best = w;
+      const best = this.holderOf(s);
       byWorker.set(best, [...(byWorker.get(best) ?? []), s]);
     }
     const to = [...byWorker.keys()];

@@ -187,6 +187,26 @@ test("a dead index worker is replaced and rebuilds its graph: searches fail at o
   assert.ok(sum / 30 >= 0.97, `recall@10 after the rebuild ${sum / 30}`);
 });
 
+test("replicated: while one index worker is replaced the other answers every search", async () => {
+  const c = catalog(options("replicated"));
+  fill(c, 2000, 31);
+  const index = c.index as ShardedIndex;
+  const q = vectors(1, 8)[0]!;
+  const before = (await c.searchAsync(q, 10)).map((r) => r.slot);
+  await index.terminateWorker(1);
+  // Searches during the replacement: none fails, and each is the whole graph's answer.
+  for (let i = 0; i < 50 || !c.indexHealth().ok || index.restarts < 1; i++) {
+    assert.deepEqual(
+      (await c.searchAsync(q, 10)).map((r) => r.slot),
+      before,
+    );
+    assert.ok(c.indexHealth().ok, "one whole graph is still served");
+    if (i > 10_000) assert.fail("the worker was not replaced");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(index.restarts, 1);
+});
+
 test("a catalog of two graphs in workers is written as a snapshot and read back, in workers or not", async () => {
   const dir = mkdtempSync(join(tmpdir(), "newsrec-sharded-"));
   dirs.push(dir);
