@@ -47,6 +47,7 @@ export async function openReplicatedCatalog(
   const stream = config.catalogStream;
   const deadline = Date.now() + START_WAIT_MS;
   let writer: ReplicatedWriter | null = null;
+  let loaded: Catalog | null = null;
   const natsLog = await retrying(
     `reaching ${servers.join(",")}`,
     () =>
@@ -69,6 +70,7 @@ export async function openReplicatedCatalog(
     const st: StreamState = await retrying(`reading stream ${stream}`, () => natsLog.state(), deadline, log);
     log(`catalog log: stream ${stream} on ${natsLog.serverName} holds sequences ${st.firstSeq}..${st.lastSeq}`);
     const base = await loadBase(config, expect, opts, { ...st, name: stream }, log);
+    loaded = base.catalog;
     const follower = new LogFollower(base.catalog, expect, base.seq, () => writer?.refreshGauges());
     const m = encoders.bundle.manifest;
     writer = new ReplicatedWriter(
@@ -99,6 +101,8 @@ export async function openReplicatedCatalog(
   } catch (err) {
     if (writer) await writer.close({ snapshot: false });
     else await natsLog.close();
+    // Index worker threads would keep a refused start from exiting.
+    await loaded?.close();
     throw err;
   }
 }
