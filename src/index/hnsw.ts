@@ -105,7 +105,8 @@ export class HnswIndex {
       this.index.addPoint(point, slot);
       return;
     }
-    if (this.count >= this.capacity) this.index.resizeIndex(this.capacity * 2);
+    // A graph read from an empty snapshot has room for nothing: it grows from 16.
+    if (this.count >= this.capacity) this.index.resizeIndex(Math.max(16, this.capacity * 2));
     this.index.addPoint(point, slot);
   }
 

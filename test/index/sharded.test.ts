@@ -234,3 +234,25 @@ test("a catalog of two graphs in workers is written as a snapshot and read back,
     assert.equal(r.catalog.metaAt((await r.catalog.searchAsync(queries[0]!, 1))[0]!.slot).id, "hot");
   }
 });
+
+test("an empty catalog's snapshot is read back and takes writes, on this thread and in workers", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "newsrec-empty-"));
+  dirs.push(dir);
+  const local: CatalogOptions = { ...options("sharded"), indexWorkers: undefined };
+  for (const [name, o] of [
+    ["this thread", local],
+    ["replicated workers", options("replicated")],
+    ["one worker", options("sharded", 1, 1)],
+  ] as const) {
+    const empty = catalog(o);
+    const snap = join(dir, name.replace(/ /g, "-"));
+    await writeSnapshot(empty, snap, { model: { name: "m", version: "1" }, lastSeq: 0, hnsw: { m: o.m, efConstruction: o.efConstruction } });
+    const r = readSnapshot(snap, { fingerprint: "fp", dimension: DIM }, o);
+    open.push(r.catalog);
+    await r.loaded;
+    fill(r.catalog, 300, 41);
+    const q = vectors(1, 9)[0]!;
+    const got = (await r.catalog.searchAsync(q, 10)).map((x) => x.slot);
+    assert.deepEqual(got, exact(r.catalog, q, 10), name);
+  }
+});
