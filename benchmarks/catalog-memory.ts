@@ -30,7 +30,9 @@ function measured(args: string[]): Promise<{ seconds: number; peakMiB: number }>
   let peak = 0;
   const timer = setInterval(() => {
     try {
-      peak = Math.max(peak, rssMiB(p.pid!));
+      const r = rssMiB(p.pid!);
+      // A process on its way out has no VmRSS line any more.
+      if (Number.isFinite(r)) peak = Math.max(peak, r);
     } catch {}
   }, 200);
   return new Promise((resolve, reject) =>

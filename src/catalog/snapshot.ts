@@ -257,7 +257,11 @@ export function readSnapshot(
   }
   if (raw.byteLength !== m.slots * m.dimension * 4)
     throw new SnapshotError(dir, `vectors.f32 holds ${raw.byteLength} bytes, expected ${m.slots * m.dimension * 4} (truncated or corrupt)`);
-  const vectors = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  // A view of the file's bytes where they are aligned (the catalog copies them once, onto shared memory).
+  const vectors =
+    raw.byteOffset % 4 === 0
+      ? new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4)
+      : new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   const shards = m.hnsw.shards ?? 1;
   const paths = graphFiles(shards).map((f) => join(dir, f));
   const w = opts.indexWorkers;
@@ -294,11 +298,23 @@ export function readSnapshot(
 }
 
 function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, vectors: Float32Array): void {
-  const items: { slot: number; meta: NewsMeta }[] = [];
-  const text = readFileSync(join(dir, "items.jsonl"), "utf8");
+  const n = catalog.restore(itemLines(dir, m), vectors, m.slots);
+  if (n !== m.items) throw new SnapshotError(dir, `items.jsonl holds ${n} items, the manifest says ${m.items}`);
+}
+
+/**
+ * items.jsonl one line at a time from its bytes: a million items are never all parsed objects,
+ * nor one string, at once (each item is kept as its JSON bytes: meta-store.ts).
+ */
+function* itemLines(dir: string, m: SnapshotManifest): Generator<{ slot: number; meta: NewsMeta }> {
+  const bytes = readFileSync(join(dir, "items.jsonl"));
   let line = 0;
-  for (const l of text.split("\n")) {
+  for (let at = 0; at < bytes.length; ) {
+    let end = bytes.indexOf(10, at);
+    if (end < 0) end = bytes.length;
     line++;
+    const l = bytes.toString("utf8", at, end);
+    at = end + 1;
     if (!l) continue;
     let o: { slot: number } & NewsMeta;
     try {
@@ -308,8 +324,6 @@ function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, vector
     }
     const { slot, ...meta } = o;
     if (!Number.isInteger(slot) || slot < 0 || slot >= m.slots) throw new SnapshotError(dir, `items.jsonl line ${line}: slot ${slot} out of range`);
-    items.push({ slot, meta });
+    yield { slot, meta };
   }
-  if (items.length !== m.items) throw new SnapshotError(dir, `items.jsonl holds ${items.length} items, the manifest says ${m.items}`);
-  catalog.restore(items, vectors, m.slots);
 }

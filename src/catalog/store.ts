@@ -387,13 +387,17 @@ export class Catalog {
     return this.filters.freshest(f.categories, this.after(f, now), f.exclude, k);
   }
 
-  /** Fills an empty catalog from a snapshot; slots not listed are free (tombstoned in the index). */
-  restore(items: { slot: number; meta: NewsMeta }[], vectors: Float32Array, slots: number): void {
+  /**
+   * Fills an empty catalog from a snapshot, one item at a time; slots not listed are free
+   * (tombstoned in the index). Returns the number of items.
+   */
+  restore(items: Iterable<{ slot: number; meta: NewsMeta }>, vectors: Float32Array, slots: number): number {
     if (this.metas.rows) throw new Error("restore needs an empty catalog");
     this.grow(Math.max(slots, 1));
     this.metas.reserveRows(slots);
     this.vectors.set(vectors.subarray(0, slots * this.dim));
     stampRows(this.stamps, 0, slots);
+    const timed: { slot: number; category: string; t: number }[] = [];
     for (const { slot, meta } of items) {
       if (this.metas.has(slot)) throw new Error(`slot ${slot} is used twice`);
       if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);
@@ -401,12 +405,14 @@ export class Catalog {
       this.slotById.set(meta.id, slot);
       this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
       this.categories[slot] = this.categoryCode(meta.category ?? "");
+      timed.push({ slot, category: meta.category ?? "", t: this.published[slot]! });
     }
     const holes: number[] = [];
     for (let s = slots - 1; s >= 0; s--) if (!this.metas.has(s)) holes.push(s);
     this.free.push(...holes);
     this.index.adoptDeleted(holes);
-    this.filters.load(items.map(({ slot, meta }) => ({ slot, category: meta.category ?? "", t: this.published[slot]! })));
+    this.filters.load(timed);
+    return timed.length;
   }
 
   /** Whether the index can search: false once an index worker has died or failed a write. */
