@@ -78,6 +78,28 @@ describe("abandoned and slow requests", () => {
     // gRPC calls cancelled by their clients at random moments.
     const client = grpcClient(s.grpcAddress);
     try {
+      // The channel is up before any call is cancelled: on a busy machine its set-up alone can
+      // outlast the random delays below, and calls cancelled before they reach the server are
+      // never seen by it.
+      await new Promise<void>((resolve, reject) => client.Rank({ history: [ids[0]] }, (e: Error | null) => (e ? reject(e) : resolve())));
+      // Ten calls cancelled once the server holds every one of them (their cache misses wait for
+      // the encoder batch): the server sees these cancellations whatever the machine's load.
+      const held = Array.from({ length: 10 }, (_, n) => ({ call: null as unknown as { cancel(): void }, done: null as unknown as Promise<void>, n })).map(
+        (h) => {
+          h.done = new Promise<void>((resolve) => {
+            h.call = client.Rank({ userId: `held-grpc-${h.n}`, history: [ids[(h.n * 3) % ids.length]] }, () => resolve());
+          });
+          return h;
+        },
+      );
+      // Polled every millisecond: the calls are held for the encoder's batch wait (50 ms).
+      const end = Date.now() + 30_000;
+      while (s.app.admission.inFlight < 10) {
+        if (Date.now() > end) assert.fail(`only ${s.app.admission.inFlight} of ten gRPC calls were ever held at once`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      for (const h of held) h.call.cancel();
+      await Promise.all(held.map((h) => h.done));
       const calls = Array.from(
         { length: 300 },
         (_, n) =>
