@@ -10,6 +10,7 @@ import { NewsWriter } from "./catalog/writer.ts";
 import type { CatalogWriter } from "./catalog/catalog-writer.ts";
 import { openReplicatedCatalog } from "./catalog/replication/open.ts";
 import type { ReplicatedWriter } from "./catalog/replication/replicated-writer.ts";
+import { tokenSpecOf } from "./catalog/token-column.ts";
 import { ShardedIndex } from "./index/sharded.ts";
 import { indexPhi, loadBundle } from "./model/bundle.ts";
 import { Encoders } from "./model/encoders.ts";
@@ -71,7 +72,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   let replicated: ReplicatedWriter | null = null;
   try {
     const expect = { fingerprint: m.fingerprint, dimension: m.dimension };
-    const opts = catalogOptions({ ...config, efSearchAuto: !isExplicit(config, "efSearch") }, indexPhi(m), config);
+    const opts = { ...catalogOptions({ ...config, efSearchAuto: !isExplicit(config, "efSearch") }, indexPhi(m), config), tokens: tokenSpecOf(m) };
     if (config.catalogLog) {
       const r = await openReplicatedCatalog(config, encoders, metrics, expect, opts, log);
       replicated = r.writer;

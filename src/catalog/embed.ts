@@ -77,7 +77,8 @@ async function encodeAndIndex(
     if (resumed) {
       resumedItems += chunkItems.length;
       const ti = performance.now();
-      chunkItems.forEach((n, i) => catalog.upsert(n, resumed[i]!));
+      // Token ids are not kept in the chunks: tokenizing again is cheap next to encoding.
+      chunkItems.forEach((n, i) => catalog.upsert(n, resumed[i]!, true, encoders.clickTokens(n)));
       indexS += (performance.now() - ti) / 1000;
       o.onProgress?.(done + resumedItems);
       continue;
@@ -90,7 +91,8 @@ async function encodeAndIndex(
     const indexReady = () => {
       const ti = performance.now();
       while (indexed < chunkItems.length && ready[Math.floor(indexed / o.batch)]) {
-        catalog.upsert(chunkItems[indexed]!, vectors[indexed]!);
+        const n = chunkItems[indexed]!;
+        catalog.upsert(n, vectors[indexed]!, true, encoders.clickTokens(n));
         indexed++;
       }
       indexS += (performance.now() - ti) / 1000;
@@ -152,7 +154,7 @@ export async function embedInto(
   for (let i = 0; i < items.length; i += batch) {
     const chunk = items.slice(i, i + batch);
     const vecs = await encoders.encodeNewsBatch(chunk.map((n) => encoders.tokenizer.news(n)));
-    chunk.forEach((n, j) => catalog.upsert(n, vecs[j]!, indexIt));
+    chunk.forEach((n, j) => catalog.upsert(n, vecs[j]!, indexIt, encoders.clickTokens(n)));
     onProgress?.(Math.min(i + batch, items.length));
   }
 }

@@ -128,8 +128,12 @@ function replay(catalog: Catalog, records: WalRecord[], lastSeq: number, log: (l
   let replayed = 0;
   for (const r of records) {
     if (r.seq <= lastSeq) continue;
-    if (r.op === "upsert") for (const it of r.items) catalog.upsert(it.meta, decodeVector(it.vector));
-    else catalog.delete(r.id);
+    try {
+      if (r.op === "upsert") for (const it of r.items) catalog.upsert(it.meta, decodeVector(it.vector), true, it.tokens ?? null);
+      else catalog.delete(r.id);
+    } catch (err) {
+      throw new Error(`write-ahead log record ${r.seq}: ${(err as Error).message}`);
+    }
     lastSeq = r.seq;
     replayed++;
   }

@@ -1,9 +1,10 @@
 /**
  * Catalog snapshots: a folder with manifest.json, items.jsonl (one item per slot in use),
- * vectors.f32 (slots × dimension, little-endian float32) and index.hnsw (the graph, labels
- * being slots). The manifest is written last and records every file's size, so a folder is
- * complete exactly when its manifest parses and the sizes agree. It also records the model
- * fingerprint: vectors of two encoders never mix.
+ * vectors.f32 (slots × dimension, little-endian float32), index.hnsw (the graph, labels
+ * being slots) and, for a model whose user encoder reads the clicked news' token ids (FUM),
+ * tokens.bin (slots rows of the token column, token-column.ts). The manifest is written last
+ * and records every file's size, so a folder is complete exactly when its manifest parses and
+ * the sizes agree. It also records the model fingerprint: vectors of two encoders never mix.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
@@ -12,6 +13,7 @@ import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta } from "./
 import { HnswIndex } from "../index/hnsw.ts";
 import { ShardedIndex } from "../index/sharded.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
+import { sameTokenSpec, TokenColumn, type TokenSpec } from "./token-column.ts";
 
 const SNAPSHOT_FORMAT = 1;
 
@@ -30,6 +32,8 @@ export interface SnapshotManifest {
   files?: Record<string, number>;
   /** Present when lastSeq is a sequence of a replicated catalog log (src/catalog/replication/). */
   log?: SnapshotLog;
+  /** Present when the snapshot keeps each item's token ids (tokens.bin). */
+  tokens?: TokenSpec;
   timings?: Record<string, number>;
 }
 
@@ -47,7 +51,8 @@ export function graphFiles(shards = 1): string[] {
   return shards === 1 ? ["index.hnsw"] : Array.from({ length: shards }, (_, i) => `index-${i}.hnsw`);
 }
 
-const snapshotFiles = (shards = 1) => ["items.jsonl", "vectors.f32", ...graphFiles(shards)];
+const TOKENS = "tokens.bin";
+const snapshotFiles = (shards = 1, tokens = false) => ["items.jsonl", "vectors.f32", ...graphFiles(shards), ...(tokens ? [TOKENS] : [])];
 
 /** What `newsrec tune` measured for the setting it chose (src/index/tune.ts). */
 export interface TunedRecord {
@@ -138,9 +143,14 @@ export async function writeSnapshotFiles(
     await items.close();
   }
   onStep("write vectors");
-  await Promise.all([writeDurable(join(dir, "vectors.f32"), new Uint8Array(vectors.buffer)), graph]);
+  const tokens = catalog.tokenBytes();
+  await Promise.all([
+    writeDurable(join(dir, "vectors.f32"), new Uint8Array(vectors.buffer)),
+    ...(tokens ? [writeDurable(join(dir, TOKENS), tokens)] : []),
+    graph,
+  ]);
   const files: Record<string, number> = {};
-  for (const f of snapshotFiles(shards)) files[f] = (await stat(join(dir, f))).size;
+  for (const f of snapshotFiles(shards, tokens !== null)) files[f] = (await stat(join(dir, f))).size;
   const manifest: SnapshotManifest = {
     format: SNAPSHOT_FORMAT,
     fingerprint: catalog.fingerprint,
@@ -155,6 +165,7 @@ export async function writeSnapshotFiles(
     files,
     ...(info.timings ? { timings: info.timings } : {}),
     ...(info.log ? { log: info.log } : {}),
+    ...(catalog.tokenSpec ? { tokens: catalog.tokenSpec } : {}),
   };
   onStep("write manifest");
   await writeDurable(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
@@ -205,7 +216,7 @@ export function checkSnapshot(dir: string): SnapshotManifest {
     "items.jsonl": undefined,
     "index.hnsw": undefined,
   };
-  for (const f of snapshotFiles(m.hnsw.shards)) {
+  for (const f of snapshotFiles(m.hnsw.shards, m.tokens !== undefined)) {
     let size: number;
     try {
       size = statSync(join(dir, f)).size;
@@ -249,6 +260,7 @@ export function readSnapshot(
     );
   }
   if (m.dimension !== expect.dimension) throw new SnapshotError(dir, `dimension ${m.dimension} differs from the model's ${expect.dimension}`);
+  const tokens = readTokens(dir, m, opts.tokens);
   let raw: Buffer;
   try {
     raw = readFileSync(join(dir, "vectors.f32"));
@@ -289,7 +301,7 @@ export function readSnapshot(
   }
   const catalog = new Catalog(m.dimension, m.fingerprint, { ...opts, phi: m.hnsw.phi }, Math.max(m.slots, 16), index);
   try {
-    restoreItems(dir, m, catalog, vectors);
+    restoreItems(dir, m, catalog, vectors, tokens);
   } catch (err) {
     void catalog.close();
     throw err;
@@ -297,8 +309,42 @@ export function readSnapshot(
   return { catalog, manifest: m, loaded };
 }
 
-function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, vectors: Float32Array): void {
-  const n = catalog.restore(itemLines(dir, m), vectors, m.slots);
+/**
+ * tokens.bin when the model's user encoder reads token ids (null otherwise). A snapshot without
+ * them cannot serve such a model: it is refused rather than tokenized at start, which would hold a
+ * large catalog's start for minutes.
+ */
+function readTokens(dir: string, m: SnapshotManifest, want: TokenSpec | undefined): Uint8Array | null {
+  if (!want) return null;
+  if (!m.tokens)
+    throw new SnapshotError(
+      dir,
+      "holds no token ids, and the loaded model's user encoder reads the clicked news' token ids (news_tokens_and_vectors); re-embed the news with this model (newsrec embed)",
+    );
+  if (!sameTokenSpec(m.tokens, want))
+    throw new SnapshotError(
+      dir,
+      `keeps ${m.tokens.width} token ids of ${m.tokens.bytesPerId} bytes per item, the model needs ${want.width} of ${want.bytesPerId}; re-embed the news with this model (newsrec embed)`,
+    );
+  let raw: Buffer;
+  try {
+    raw = readFileSync(join(dir, TOKENS));
+  } catch (err) {
+    throw new SnapshotError(dir, `cannot read ${TOKENS}: ${(err as Error).message}`);
+  }
+  const size = TokenColumn.fileBytes(want, m.slots);
+  if (raw.byteLength !== size) throw new SnapshotError(dir, `${TOKENS} holds ${raw.byteLength} bytes, expected ${size} (truncated or corrupt)`);
+  return raw;
+}
+
+function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, vectors: Float32Array, tokens: Uint8Array | null): void {
+  let n: number;
+  try {
+    n = catalog.restore(itemLines(dir, m), vectors, m.slots, tokens);
+  } catch (err) {
+    if (err instanceof SnapshotError) throw err;
+    throw new SnapshotError(dir, (err as Error).message);
+  }
   if (n !== m.items) throw new SnapshotError(dir, `items.jsonl holds ${n} items, the manifest says ${m.items}`);
 }
 

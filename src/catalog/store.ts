@@ -9,6 +9,7 @@ import { FREE, sharedCategories, sharedPublished } from "../index/shard-columns.
 import { dot, exactTopK, TopK } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
 import { MetaStore } from "./meta-store.ts";
+import { TokenColumn, type TokenSpec } from "./token-column.ts";
 import { sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
 import { NewsrecError } from "../errors.ts";
@@ -61,6 +62,8 @@ export interface CatalogOptions extends HnswParams {
   exactMaxItems: number;
   /** Items older than this leave retrieval results (0: never). */
   maxAgeHours: number;
+  /** Keep each item's token ids (token-column.ts): the bundle's user encoder reads them (FUM). */
+  tokens?: TokenSpec;
 }
 
 /** Catalog options from the server configuration and the bundle's norm bound. */
@@ -98,6 +101,8 @@ export class Catalog {
   private readonly categoryNames: string[] = [];
   private readonly free: number[] = [];
   private readonly filters = new FilterIndex();
+  /** Each slot's token ids, only when the bundle's user encoder reads them. */
+  private readonly tokens: TokenColumn | null;
   readonly index: GraphIndex;
   /** Items scored exactly and filter evaluations in graph walks, all searches together: the work bounds made visible. */
   readonly work = { scored: 0, filterCalls: 0 };
@@ -113,6 +118,7 @@ export class Catalog {
     this.stamps = sharedStamps(capacity);
     this.published = sharedPublished(capacity);
     this.categories = sharedCategories(capacity);
+    this.tokens = opts.tokens ? new TokenColumn(opts.tokens, capacity) : null;
     const w = opts.indexWorkers;
     this.index = index ?? (w ? new ShardedIndex(dim, opts.phi, opts, capacity, w) : new HnswIndex(dim, opts.phi, opts, capacity));
     this.postColumns();
@@ -172,6 +178,21 @@ export class Catalog {
     return this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim);
   }
 
+  /** What this catalog keeps of each item's token ids (undefined: none). */
+  get tokenSpec(): TokenSpec | undefined {
+    return this.tokens?.spec;
+  }
+
+  /** The item's token ids (a view: valid until the next write); null when the catalog keeps none. */
+  tokensAt(slot: number): ArrayLike<number> | null {
+    return this.tokens ? this.tokens.get(slot) : null;
+  }
+
+  /** tokens.bin of a snapshot: the token rows of every slot in use (null when the catalog keeps none). */
+  tokenBytes(): Uint8Array | null {
+    return this.tokens ? this.tokens.bytes(this.metas.rows) : null;
+  }
+
   /** The vectors of every slot in use (live and free), shared with the workers without a copy. */
   get matrix(): SharedMatrix {
     return { vectors: this.vectors, stamps: this.stamps, rows: this.metas.rows, dim: this.dim };
@@ -185,11 +206,20 @@ export class Catalog {
     this.stamps = sharedStamps(cap, this.stamps);
     this.published = sharedPublished(cap, this.published);
     this.categories = sharedCategories(cap, this.categories);
+    this.tokens?.grow(cap);
     this.postColumns();
   }
 
-  upsert(meta: NewsMeta, vector: Float32Array, indexIt = true): number {
+  /**
+   * `tokens`: the item's token ids, required when the catalog keeps them (the bundle's
+   * Encoders.clickTokens), ignored otherwise.
+   */
+  upsert(meta: NewsMeta, vector: Float32Array, indexIt = true, tokens: ArrayLike<number> | null = null): number {
     if (vector.length !== this.dim) throw new Error(`vector of ${meta.id} has dimension ${vector.length}, not ${this.dim}`);
+    if (this.tokens) {
+      const why = tokens ? this.tokens.problem(tokens) : "no token ids were given, and this model's user encoder reads them";
+      if (why) throw new Error(`news ${meta.id}: ${why}`);
+    }
     let slot = this.slotById.get(meta.id);
     if (slot === undefined) {
       slot = this.free.pop() ?? this.metas.rows;
@@ -209,6 +239,7 @@ export class Catalog {
     stampRows(this.stamps, slot);
     this.published[slot] = t;
     this.categories[slot] = code;
+    if (this.tokens) this.tokens.set(slot, tokens!);
     if (indexIt) this.index.upsert(slot, vector);
     return slot;
   }
@@ -221,6 +252,7 @@ export class Catalog {
     this.metas.clear(slot);
     this.published[slot] = NaN;
     this.categories[slot] = FREE;
+    this.tokens?.clear(slot);
     this.index.remove(slot);
     this.free.push(slot);
     return true;
@@ -389,11 +421,14 @@ export class Catalog {
 
   /**
    * Fills an empty catalog from a snapshot, one item at a time; slots not listed are free
-   * (tombstoned in the index). Returns the number of items.
+   * (tombstoned in the index). `tokens`: the snapshot's tokens.bin, required when the catalog
+   * keeps token ids. Returns the number of items.
    */
-  restore(items: Iterable<{ slot: number; meta: NewsMeta }>, vectors: Float32Array, slots: number): number {
+  restore(items: Iterable<{ slot: number; meta: NewsMeta }>, vectors: Float32Array, slots: number, tokens: Uint8Array | null = null): number {
     if (this.metas.rows) throw new Error("restore needs an empty catalog");
+    if (this.tokens && !tokens) throw new Error("restore needs the token ids this catalog keeps");
     this.grow(Math.max(slots, 1));
+    if (this.tokens) this.tokens.load(tokens!, slots);
     this.metas.reserveRows(slots);
     this.vectors.set(vectors.subarray(0, slots * this.dim));
     stampRows(this.stamps, 0, slots);
@@ -401,6 +436,7 @@ export class Catalog {
     for (const { slot, meta } of items) {
       if (this.metas.has(slot)) throw new Error(`slot ${slot} is used twice`);
       if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);
+      if (this.tokens && !this.tokens.get(slot).length) throw new Error(`news id ${meta.id} (slot ${slot}) has no token ids`);
       this.metas.set(slot, meta);
       this.slotById.set(meta.id, slot);
       this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
@@ -426,11 +462,11 @@ export class Catalog {
     if (!(this.index instanceof HnswIndex)) await this.index.close();
   }
 
-  /** Live entries in slot order (snapshots). */
-  *entries(): Generator<{ slot: number; meta: NewsMeta; vector: Float32Array }> {
+  /** Live entries in slot order (snapshots); tokens is null when the catalog keeps none. */
+  *entries(): Generator<{ slot: number; meta: NewsMeta; vector: Float32Array; tokens: ArrayLike<number> | null }> {
     for (let s = 0; s < this.metas.rows; s++) {
       const meta = this.metas.get(s);
-      if (meta) yield { slot: s, meta, vector: this.vectorAt(s) };
+      if (meta) yield { slot: s, meta, vector: this.vectorAt(s), tokens: this.tokensAt(s) };
     }
   }
 }

@@ -14,7 +14,19 @@
 import { crc32 } from "node:zlib";
 import type { NewsMeta } from "./store.ts";
 
-export type WalRecord = { seq: number; op: "upsert"; items: { meta: NewsMeta; vector: string }[] } | { seq: number; op: "delete"; id: string };
+/**
+ * One upserted item: its metadata, its vector (base64 of little-endian float32) and, only for a
+ * model whose user encoder reads the clicked news' token ids (FUM), those ids; other models' logs
+ * carry no tokens key.
+ */
+export type WalItem = { meta: NewsMeta; vector: string; tokens?: number[] };
+
+export type WalRecord = { seq: number; op: "upsert"; items: WalItem[] } | { seq: number; op: "delete"; id: string };
+
+/** An item as logged: the tokens key only when there are token ids. */
+export function walItem(meta: NewsMeta, vector: Float32Array, tokens: ArrayLike<number> | null): WalItem {
+  return tokens ? { meta, vector: encodeVector(vector), tokens: Array.from(tokens) } : { meta, vector: encodeVector(vector) };
+}
 
 const HEADER = 16;
 const MAGIC = Buffer.from([0xff, 0x57, 0x41, 0x4c]);

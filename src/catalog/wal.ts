@@ -12,7 +12,7 @@ import { NewsrecError } from "../errors.ts";
 import { describeDiskError, errnoCode, fsyncPath, replaceAtomicallySync } from "./disk.ts";
 import { encodeLog, scanWal, type WalRecord } from "./wal-format.ts";
 
-export { decodeVector, encodeVector, type WalRecord } from "./wal-format.ts";
+export { decodeVector, encodeVector, walItem, type WalRecord } from "./wal-format.ts";
 
 export interface WalContents {
   records: WalRecord[];

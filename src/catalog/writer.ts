@@ -12,7 +12,7 @@ import type { Encoders } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Catalog, NewsMeta } from "./store.ts";
 import { swapSnapshot } from "./datadir.ts";
-import { encodeVector, WalWriteError, type WalRecord, type WriteAheadLog } from "./wal.ts";
+import { walItem, WalWriteError, type WalRecord, type WriteAheadLog } from "./wal.ts";
 import type { SnapshotHnsw } from "./snapshot.ts";
 
 export interface Durability {
@@ -37,7 +37,7 @@ interface Pending<T> {
   fail: (err: unknown) => void;
 }
 type Op =
-  | ({ kind: "upsert"; items: NewsMeta[]; vectors: Float32Array[] } & Pending<number>)
+  | ({ kind: "upsert"; items: NewsMeta[]; vectors: Float32Array[]; tokens: (number[] | null)[] } & Pending<number>)
   | ({ kind: "delete"; id: string } & Pending<boolean>)
   | ({ kind: "compact" } & Pending<boolean>);
 type WriteOp = Exclude<Op, { kind: "compact" }>;
@@ -63,7 +63,10 @@ export class NewsWriter {
    */
   upsert(items: NewsMeta[]): Promise<number> {
     return new Promise((done, fail) => {
-      Promise.all(items.map((n) => this.encoders.encodeNews(n))).then((vectors) => this.submit({ kind: "upsert", items, vectors, done, fail }), fail);
+      Promise.all(items.map((n) => this.encoders.encodeNews(n))).then(
+        (vectors) => this.submit({ kind: "upsert", items, vectors, tokens: items.map((n) => this.encoders.clickTokens(n)), done, fail }),
+        fail,
+      );
     });
   }
 
@@ -123,7 +126,7 @@ export class NewsWriter {
     if (d && effective.size) {
       const records: WalRecord[] = [...effective].map((op) =>
         op.kind === "upsert"
-          ? { seq: ++d.lastSeq, op: "upsert", items: op.items.map((meta, i) => ({ meta, vector: encodeVector(op.vectors[i]!) })) }
+          ? { seq: ++d.lastSeq, op: "upsert", items: op.items.map((meta, i) => walItem(meta, op.vectors[i]!, op.tokens[i]!)) }
           : { seq: ++d.lastSeq, op: "delete", id: op.id },
       );
       try {
@@ -141,7 +144,7 @@ export class NewsWriter {
     for (const op of group) {
       try {
         if (op.kind === "upsert") {
-          op.items.forEach((n, i) => this.catalog.upsert(n, op.vectors[i]!));
+          op.items.forEach((n, i) => this.catalog.upsert(n, op.vectors[i]!, true, op.tokens[i]!));
           op.done(op.items.length);
         } else {
           if (effective.has(op)) this.catalog.delete(op.id);

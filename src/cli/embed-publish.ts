@@ -10,6 +10,7 @@ import { embedNews, inputKey } from "../catalog/embed.ts";
 import { publishThroughLog } from "../catalog/replication/publish-snapshot.ts";
 import { readSnapshot } from "../catalog/snapshot.ts";
 import { catalogOptions, type NewsMeta } from "../catalog/store.ts";
+import { tokenSpecOf } from "../catalog/token-column.ts";
 import { indexPhi, type Bundle } from "../model/bundle.ts";
 import type { Encoders } from "../model/encoders.ts";
 import { progress } from "./progress.ts";
@@ -35,7 +36,10 @@ export async function publishEmbedded(o: Opts, items: NewsMeta[], enc: Encoders,
     ...(o.base ? { snapshot: o.base } : {}),
   });
   const m = bundle.manifest;
-  const opts = catalogOptions({ ...config, maxAgeHours: 0 }, indexPhi(m), { indexWorkers: 0, indexShards: 1, indexLayout: "replicated" });
+  const opts = {
+    ...catalogOptions({ ...config, maxAgeHours: 0 }, indexPhi(m), { indexWorkers: 0, indexShards: 1, indexLayout: "replicated" }),
+    tokens: tokenSpecOf(m),
+  };
   const tmp = `${o.out}.embedded-tmp`;
   const bar = progress("embedding", items.length);
   await embedNews(items, enc, {

@@ -4,6 +4,7 @@ import { buildConfig } from "../config.ts";
 import { embedNews, inputKey } from "../catalog/embed.ts";
 import { readNewsFile } from "../catalog/newsfile.ts";
 import { catalogOptions, type NewsMeta } from "../catalog/store.ts";
+import { tokenSpecOf } from "../catalog/token-column.ts";
 import { indexPhi, loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
 import { intOption } from "./options.ts";
@@ -96,11 +97,14 @@ export function embedCommand(program: Command): void {
           chunk: o.chunk,
           inFlight: o.workers * 2,
           inputKey: inputKey(o.news),
-          catalog: catalogOptions({ ...cfg, maxAgeHours: 0 }, indexPhi(bundle.manifest), {
-            indexWorkers: o.shards ?? cfg.indexShards,
-            indexShards: o.shards ?? cfg.indexShards,
-            indexLayout: "sharded",
-          }),
+          catalog: {
+            ...catalogOptions({ ...cfg, maxAgeHours: 0 }, indexPhi(bundle.manifest), {
+              indexWorkers: o.shards ?? cfg.indexShards,
+              indexShards: o.shards ?? cfg.indexShards,
+              indexLayout: "sharded",
+            }),
+            tokens: tokenSpecOf(bundle.manifest),
+          },
           onProgress: (d) => bar.update(d),
         });
         bar.stop();

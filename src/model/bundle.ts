@@ -117,10 +117,9 @@ export function loadBundle(dirArg: string): Bundle {
     throw new BundleError(dir, "a hierarchical bundle's user encoder must read news_vectors");
   if (manifest.architecture === "siamese" && user.input !== "history_titles")
     throw new BundleError(dir, "a siamese bundle's user encoder must read history_titles");
-  // The manifest schema describes FUM bundles (models/training exports them); serving them needs
-  // the catalog to keep each item's token ids, which it does not yet.
-  if (manifest.architecture === "fum" || user.input === "news_tokens_and_vectors")
-    throw new BundleError(dir, "FUM bundles (a user encoder that reads the clicked news' token ids) cannot be served yet");
+  // The catalog keeps each item's token ids for such a user encoder (catalog/token-column.ts).
+  if (manifest.architecture === "fum" && user.input !== "news_tokens_and_vectors")
+    throw new BundleError(dir, "a fum bundle's user encoder must read news_tokens_and_vectors");
   let tokenizerJson: unknown;
   try {
     tokenizerJson = JSON.parse(bytes.get(manifest.tokenizer.file)!.toString("utf8"));

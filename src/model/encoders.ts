@@ -4,7 +4,7 @@
  * precompute calls encodeNewsBatch directly.
  */
 import { NewsrecError } from "../errors.ts";
-import type { Bundle } from "./bundle.ts";
+import type { Bundle, Manifest } from "./bundle.ts";
 import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
 import type { Feed, Provider } from "./onnx.ts";
 import { WorkerPool } from "./pool.ts";
@@ -43,8 +43,44 @@ export interface UserVector {
   attention?: Float32Array;
 }
 
-/** The user encoder's input: the history's news vectors (hierarchical) or titles, newest first (siamese). */
-export type UserInput = { kind: "vectors"; vectors: Float32Array[] } | { kind: "titles"; titlesNewestFirst: string[] };
+/**
+ * The user encoder's input: the history's news vectors (hierarchical), its titles newest first
+ * (siamese), or its news vectors and the token ids of its last tokens.maxNews clicks, both oldest
+ * first (FUM).
+ */
+export type UserInput =
+  | { kind: "vectors"; vectors: Float32Array[] }
+  | { kind: "titles"; titlesNewestFirst: string[] }
+  | { kind: "vectorsAndTokens"; vectors: Float32Array[]; tokens: ArrayLike<number>[] };
+
+/** What the user encoder's input is read from: the catalog, by slot. */
+export interface HistorySource {
+  vectorAt(slot: number): Float32Array;
+  metaAt(slot: number): { title: string };
+  /** The item's token ids as the catalog keeps them (null: it keeps none). */
+  tokensAt(slot: number): ArrayLike<number> | null;
+}
+
+/** The user encoder's input for a known history (catalog slots, oldest first), by the bundle's user input kind. */
+export function historyInput(manifest: Manifest, slots: number[], c: HistorySource): UserInput {
+  const spec = manifest.encoders.user;
+  switch (spec.input) {
+    case "news_vectors":
+      return { kind: "vectors", vectors: slots.map((s) => c.vectorAt(s)) };
+    case "history_titles":
+      return { kind: "titles", titlesNewestFirst: slots.map((s) => c.metaAt(s).title).reverse() };
+    case "news_tokens_and_vectors":
+      return {
+        kind: "vectorsAndTokens",
+        vectors: slots.map((s) => c.vectorAt(s)),
+        tokens: slots.slice(-spec.tokens.maxNews).map((s) => {
+          const t = c.tokensAt(s);
+          if (!t?.length) throw new Error(`catalog slot ${s} has no token ids, which this model's user encoder reads`);
+          return t;
+        }),
+      };
+  }
+}
 
 function padIds(rows: number[][]): Record<string, Feed> {
   const len = Math.max(...rows.map((r) => r.length));
@@ -57,6 +93,30 @@ function padIds(rows: number[][]): Record<string, Feed> {
     }
   });
   const dims = [rows.length, len];
+  return { ids: { kind: "int64", data: ids, dims }, mask: { kind: "int64", data: mask, dims } };
+}
+
+/**
+ * FUM's token inputs, int64 [B, N, T]: each user's clicked news (at most tokens.maxNews, oldest
+ * first) padded to the batch's most news N and each news to the batch's longest T, with their mask.
+ * The padding is masked, so a vector does not depend on its batch.
+ */
+function padClicks(users: ArrayLike<number>[][]): { ids: Feed; mask: Feed } {
+  const n = Math.max(1, ...users.map((u) => u.length));
+  let t = 1;
+  for (const u of users) for (const row of u) t = Math.max(t, row.length);
+  const ids = new BigInt64Array(users.length * n * t);
+  const mask = new BigInt64Array(users.length * n * t);
+  users.forEach((u, i) =>
+    u.forEach((row, j) => {
+      const at = (i * n + j) * t;
+      for (let k = 0; k < row.length; k++) {
+        ids[at + k] = BigInt(row[k]!);
+        mask[at + k] = 1n;
+      }
+    }),
+  );
+  const dims = [users.length, n, t];
   return { ids: { kind: "int64", data: ids, dims }, mask: { kind: "int64", data: mask, dims } };
 }
 
@@ -178,6 +238,14 @@ export class Encoders {
     return refused ? Promise.reject(refused) : this.newsBatcher.submit(this.tokenizer.news(n));
   }
 
+  /**
+   * The token ids the catalog keeps of an item for the user encoder (FUM), made when the item is
+   * written; null when the bundle's user encoder reads none (nothing is kept then).
+   */
+  clickTokens(n: NewsText): number[] | null {
+    return this.tokenizer.clickedNews(n);
+  }
+
   /** Token ids already made (batch precompute tokenizes ahead of inference). */
   async encodeNewsBatch(rows: number[][]): Promise<Float32Array[]> {
     return this.runNews(rows);
@@ -207,7 +275,7 @@ export class Encoders {
       const out = await this.pool.run("user", { [spec.inputs.ids]: ids!, [spec.inputs.mask]: mask! }, [spec.outputs.vector]);
       return split(out[spec.outputs.vector]!.data, xs.length, this.dim).map((vector) => ({ vector }));
     }
-    const hists = xs.map((x) => (x.kind === "vectors" ? x.vectors : []));
+    const hists = xs.map((x) => (x.kind === "titles" ? [] : x.vectors));
     const h = Math.max(...hists.map((v) => v.length));
     const d = this.dim;
     const vecs = new Float32Array(xs.length * h * d);
@@ -218,15 +286,17 @@ export class Encoders {
         mask[i * h + j] = 1;
       });
     });
+    const feeds: Record<string, Feed> = {
+      [spec.inputs.vectors]: { kind: "float32", data: vecs, dims: [xs.length, h, d] },
+      [spec.inputs.mask]: { kind: "float32", data: mask, dims: [xs.length, h] },
+    };
+    if (spec.input === "news_tokens_and_vectors") {
+      const { ids, mask: tokenMask } = padClicks(xs.map((x) => (x.kind === "vectorsAndTokens" ? x.tokens : [])));
+      feeds[spec.inputs.tokenIds] = ids;
+      feeds[spec.inputs.tokenMask] = tokenMask;
+    }
     const outputs = [spec.outputs.vector, ...(spec.outputs.attention ? [spec.outputs.attention] : [])];
-    const out = await this.pool.run(
-      "user",
-      {
-        [spec.inputs.vectors]: { kind: "float32", data: vecs, dims: [xs.length, h, d] },
-        [spec.inputs.mask]: { kind: "float32", data: mask, dims: [xs.length, h] },
-      },
-      outputs,
-    );
+    const out = await this.pool.run("user", feeds, outputs);
     const users = split(out[spec.outputs.vector]!.data, xs.length, d);
     const attn = spec.outputs.attention ? out[spec.outputs.attention]!.data : null;
     return users.map((vector, i) => (attn ? { vector, attention: attn.slice(i * h, i * h + hists[i]!.length) } : { vector }));

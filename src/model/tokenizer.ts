@@ -21,6 +21,8 @@ export class TextTokenizer {
   private readonly userMax: number;
   private readonly sepId: number;
   private readonly unkId: number;
+  /** The FUM user encoder's own fields and length per clicked news; null when it reads no token ids. */
+  private readonly click: { fields: Manifest["newsInput"]["fields"]; maxLength: number } | null;
 
   constructor(json: unknown, manifest: Manifest) {
     this.tok = new Tokenizer(json as object, { unk_token: "[UNK]" });
@@ -29,6 +31,13 @@ export class TextTokenizer {
     this.userMax = manifest.userInput.maxLength;
     this.sepId = manifest.tokenizer.sepId;
     this.unkId = manifest.tokenizer.unkId;
+    const user = manifest.encoders.user;
+    this.click = user.input === "news_tokens_and_vectors" ? { fields: user.tokens.fields, maxLength: user.tokens.maxLength } : null;
+  }
+
+  /** Whether the user encoder reads each clicked news' token ids (FUM). */
+  get readsClickTokens(): boolean {
+    return this.click !== null;
   }
 
   /** Ids of one text, no special tokens. */
@@ -54,6 +63,18 @@ export class TextTokenizer {
     return this.join(
       this.fields.map((f) => n[f]),
       this.newsMax,
+    );
+  }
+
+  /**
+   * The token ids the user encoder reads of one clicked news (FUM): the news rule with the user
+   * encoder's own fields and length (tokens.fields, tokens.maxLength); null when it reads none.
+   */
+  clickedNews(n: NewsText): number[] | null {
+    if (!this.click) return null;
+    return this.join(
+      this.click.fields.map((f) => n[f]),
+      this.click.maxLength,
     );
   }
 

@@ -9,7 +9,7 @@ import type { Catalog, SearchFilter } from "../catalog/store.ts";
 import { invalid } from "../errors.ts";
 import { dot } from "../index/exact.ts";
 import { onnxExactTopK } from "../index/onnx-exact.ts";
-import type { Encoders, UserVector } from "../model/encoders.ts";
+import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { UserCache } from "./cache.ts";
 import type { RankedItem, RankRequest, RankResponse } from "./types.ts";
@@ -55,10 +55,8 @@ export class RankService {
     this.metrics.cacheLookups.inc({ result: cached ? "hit" : "miss" });
     if (cached) return { user: cached, hit: true };
     stop = this.metrics.stage("user_encoding");
-    const user =
-      this.encoders.bundle.manifest.encoders.user.input === "news_vectors"
-        ? await this.encoders.encodeUser({ kind: "vectors", vectors: slots.map((s) => this.catalog.vectorAt(s)) }, deadline, signal)
-        : await this.encoders.encodeUser({ kind: "titles", titlesNewestFirst: slots.map((s) => this.catalog.metaAt(s).title).reverse() }, deadline, signal);
+    // The catalog's vectors, titles or token ids, as the bundle's user encoder reads them: nothing is tokenized here.
+    const user = await this.encoders.encodeUser(historyInput(this.encoders.bundle.manifest, slots, this.catalog), deadline, signal);
     stop();
     this.cache.set(key, user);
     this.metrics.cacheEntries.set(this.cache.size);

@@ -2,9 +2,7 @@
  * Pre-training and FUM end to end, so that they cannot rot: on a tiny synthetic corpus with
  * unlabeled histories, each objective pre-trains one epoch and its loss falls, train.py fine-tunes
  * from the checkpoint and exports, and the served model reproduces the trainer's metrics through
- * `newsrec eval`. FUM bundles cannot be served yet (the catalog keeps no token ids), so their ONNX
- * encoders and tokenizer inputs are held to PyTorch's golden outputs directly, and eval's refusal
- * is checked instead of its metrics.
+ * `newsrec eval` (FUM included: the catalog keeps each news item's token ids for its user encoder).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -261,20 +259,30 @@ describe("pre-training (PTUM, UserBERT, PUNR) and FUM: pretrain.py → train.py 
     });
   }
 
-  test("fum: ptum pre-training, fine-tuning and export; ONNX and FUM tokenizer inputs match PyTorch; eval refuses the bundle by name", async () => {
+  test("fum: ptum pre-training, fine-tuning and export; ONNX and FUM tokenizer inputs match PyTorch; eval reproduces the trainer", async () => {
     pretrain("ptum", "fum");
     const out = join(work, "bundle-fum");
-    ok("train.py", ["--train", trainDir, "--valid", validDir, "--out", out, "--arch", "fum", "--init", checkpoints["ptum-fum"]!, "--epochs", "1", ...common]);
+    const { json: metrics } = ok("train.py", [
+      "--train",
+      trainDir,
+      "--valid",
+      validDir,
+      "--out",
+      out,
+      "--arch",
+      "fum",
+      "--init",
+      checkpoints["ptum-fum"]!,
+      "--epochs",
+      "1",
+      ...common,
+    ]);
     const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
     assert.equal(manifest.architecture, "fum");
     assert.deepEqual(manifest.encoders.user.tokens, { fields: ["title", "category"], maxLength: 16, maxNews: 10 });
     assert.ok((await checkFumGolden(out)) >= 18);
-    // Serving FUM needs the catalog to keep token ids; until it does, the server says so.
-    const r = spawnSync(process.execPath, [CLI, "eval", "--model", out, "--news", join(validDir, "news.tsv"), "--behaviors", join(validDir, "behaviors.tsv")], {
-      encoding: "utf8",
-    });
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /FUM bundles .* cannot be served yet/);
+    // Served: the catalog keeps each news item's token ids, and the user encoder reads them.
+    assertParity(metrics, evalCli(out, validDir));
   });
 
   test("a hierarchical checkpoint starts FUM's news and coarse user encoders; --label-fraction trains on a seeded share, validation unchanged", () => {

@@ -45,6 +45,10 @@ export function fakeEncoders(o: { dim?: number; maxHistory?: number; user?: (inp
       userCalls.push(input);
       return user(input);
     },
+    /** A bundle whose user encoder reads news vectors keeps no token ids. */
+    clickTokens(): null {
+      return null;
+    },
     async encodeNews(n: NewsMeta): Promise<Float32Array> {
       newsCalls.push(n);
       return Float32Array.from([n.title.length, 1]);

@@ -116,9 +116,13 @@ export class LogFollower {
     } catch (err) {
       return this.stop(`${(err as Error).message}; this replica stopped applying the log at sequence ${this.appliedSeq}`);
     }
+    if (write.op === "upsert" && this.catalog.tokenSpec && write.items.some((it) => !it.tokens))
+      return this.stop(
+        `catalog log message ${m.seq} holds news without token ids, which this model's user encoder reads; this replica stopped applying the log at sequence ${this.appliedSeq}`,
+      );
     let result: number | boolean;
     if (write.op === "upsert") {
-      for (const { meta, vector } of write.items) this.catalog.upsert(meta, vector);
+      for (const { meta, vector, tokens } of write.items) this.catalog.upsert(meta, vector, true, tokens);
       result = write.items.length;
     } else {
       result = this.catalog.has(write.id);

@@ -5,7 +5,7 @@
  * mixes vectors of two encoders. Batches too large for one message are split into several;
  * each message is applied whole.
  */
-import { decodeVector, encodeVector, type WalRecord } from "../wal.ts";
+import { decodeVector, walItem, type WalRecord } from "../wal.ts";
 import type { NewsMeta } from "../store.ts";
 
 export const FINGERPRINT_HEADER = "Newsrec-Fingerprint";
@@ -16,15 +16,17 @@ export const FORMAT = "1";
 type Distribute<T> = T extends unknown ? Omit<T, "seq"> : never;
 export type LogWrite = Distribute<WalRecord>;
 
-export type DecodedWrite = { op: "upsert"; items: { meta: NewsMeta; vector: Float32Array }[] } | { op: "delete"; id: string };
+/** tokens: the item's token ids, present for a model whose user encoder reads them (FUM). */
+export type DecodedWrite = { op: "upsert"; items: { meta: NewsMeta; vector: Float32Array; tokens: number[] | null }[] } | { op: "delete"; id: string };
 
 const utf8 = new TextEncoder();
 
 /**
  * An upsert as messages of at most `maxBytes` each (NATS refuses larger ones). A single item
- * always fits: the request body limit is far below the server's payload limit.
+ * always fits: the request body limit is far below the server's payload limit. `tokens`: each
+ * item's token ids when the model's user encoder reads them (as the write-ahead log keeps them).
  */
-export function encodeUpsert(items: NewsMeta[], vectors: Float32Array[], maxBytes: number): Uint8Array[] {
+export function encodeUpsert(items: NewsMeta[], vectors: Float32Array[], maxBytes: number, tokens?: (ArrayLike<number> | null)[]): Uint8Array[] {
   const out: Uint8Array[] = [];
   let chunk: string[] = [];
   let size = 0;
@@ -35,7 +37,7 @@ export function encodeUpsert(items: NewsMeta[], vectors: Float32Array[], maxByte
     size = 0;
   };
   items.forEach((meta, i) => {
-    const one = JSON.stringify({ meta, vector: encodeVector(vectors[i]!) });
+    const one = JSON.stringify(walItem(meta, vectors[i]!, tokens?.[i] ?? null));
     if (chunk.length && head.length + size + one.length + 3 > maxBytes) flush();
     chunk.push(one);
     size += one.length + 1;
@@ -79,7 +81,9 @@ export function decodeWrite(seq: number, data: Uint8Array, headers: Record<strin
         const vector = decodeVector(it.vector);
         if (typeof it.meta?.id !== "string" || vector.length !== expect.dimension)
           throw new LogMessageError(seq, `item ${i} has no id or a vector of dimension ${vector.length}, not ${expect.dimension}`);
-        return { meta: it.meta, vector };
+        if (it.tokens !== undefined && !(Array.isArray(it.tokens) && it.tokens.every((t) => Number.isInteger(t))))
+          throw new LogMessageError(seq, `item ${i} has token ids that are not a list of integers`);
+        return { meta: it.meta, vector, tokens: it.tokens ?? null };
       }),
     };
   }

@@ -74,6 +74,7 @@ export async function publishThroughLog(o: PublishOptions): Promise<Published> {
       items.map((e) => e.meta),
       items.map((e) => e.vector),
       natsLog.maxPayload,
+      items.map((e) => e.tokens),
     );
     const headers = { [FORMAT_HEADER]: FORMAT, [FINGERPRINT_HEADER]: o.expect.fingerprint };
     let firstSeq = Number.POSITIVE_INFINITY;

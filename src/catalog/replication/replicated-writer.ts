@@ -109,7 +109,12 @@ export class ReplicatedWriter implements CatalogWriter {
   async upsert(items: NewsMeta[]): Promise<number> {
     this.assertWritable();
     const vectors = await Promise.all(items.map((n) => this.encoders.encodeNews(n)));
-    const messages = encodeUpsert(items, vectors, this.natsLog.maxPayload);
+    const messages = encodeUpsert(
+      items,
+      vectors,
+      this.natsLog.maxPayload,
+      items.map((n) => this.encoders.clickTokens(n)),
+    );
     const results = await Promise.allSettled(messages.map((m) => this.publish(m)));
     const failed = results.find((r) => r.status === "rejected");
     if (failed) {
