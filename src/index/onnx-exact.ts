@@ -43,13 +43,30 @@ export async function onnxExactTopK(
   k: number,
   exclude?: ReadonlySet<number>,
 ): Promise<Scored[][]> {
+  return onnxExactEach(
+    catalog,
+    run,
+    queries.map((query) => ({ query, k, exclude })),
+  );
+}
+
+export interface ExactAsk {
+  query: Float32Array;
+  k: number;
+  exclude?: ReadonlySet<number>;
+}
+
+/** onnxExactTopK with a k and exclusions of each query's own, in one run of the graph. */
+export async function onnxExactEach(catalog: ExactCatalog, run: TopKRun, asks: ExactAsk[]): Promise<Scored[][]> {
   const m = catalog.matrix;
-  if (!queries.length || m.rows === 0 || k < 1) return queries.map(() => []);
-  const ask = Math.min(m.rows, k + (m.rows - catalog.size) + (exclude?.size ?? 0));
-  const flat = new Float32Array(queries.length * m.dim);
-  queries.forEach((q, i) => flat.set(q, i * m.dim));
-  const { scores, indices } = await run(flat, queries.length, ask, m);
-  return queries.map((_, b) => {
+  if (!asks.length || m.rows === 0) return asks.map(() => []);
+  const free = m.rows - catalog.size;
+  const ask = Math.min(m.rows, Math.max(...asks.map((a) => a.k + free + (a.exclude?.size ?? 0))));
+  if (ask < 1) return asks.map(() => []);
+  const flat = new Float32Array(asks.length * m.dim);
+  asks.forEach((a, i) => flat.set(a.query, i * m.dim));
+  const { scores, indices } = await run(flat, asks.length, ask, m);
+  return asks.map(({ k, exclude }, b) => {
     const out: Scored[] = [];
     for (let j = b * ask; j < (b + 1) * ask && out.length < k; j++) {
       const slot = Number(indices[j]);
@@ -58,4 +75,48 @@ export async function onnxExactTopK(
     }
     return out;
   });
+}
+
+/**
+ * Exact top-k asks made in one turn of the event loop, run as one batch: one hand-over to the
+ * worker and one matrix product for all of them (a batch of queries costs the graph far less
+ * than as many runs of one: benchmarks/RESULTS.md, "Exact scoring"). Under load, the requests
+ * parsed in one turn share a run; a lone ask waits only for the end of its turn.
+ */
+export class ExactBatcher {
+  private pending: { ask: ExactAsk; resolve: (r: Scored[]) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly catalog: ExactCatalog,
+    private readonly run: TopKRun,
+    private readonly maxBatch = 64,
+  ) {}
+
+  topK(query: Float32Array, k: number, exclude?: ReadonlySet<number>): Promise<Scored[]> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ask: { query, k, exclude }, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const all = this.pending;
+    this.pending = [];
+    for (let i = 0; i < all.length; i += this.maxBatch) {
+      const batch = all.slice(i, i + this.maxBatch);
+      onnxExactEach(
+        this.catalog,
+        this.run,
+        batch.map((p) => p.ask),
+      ).then(
+        (rs) => batch.forEach((p, j) => p.resolve(rs[j]!)),
+        (err) => batch.forEach((p) => p.reject(err)),
+      );
+    }
+  }
 }

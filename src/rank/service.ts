@@ -8,7 +8,7 @@
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
 import { invalid } from "../errors.ts";
 import { dot } from "../index/exact.ts";
-import { onnxExactTopK } from "../index/onnx-exact.ts";
+import { ExactBatcher } from "../index/onnx-exact.ts";
 import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { UserCache } from "./cache.ts";
@@ -28,7 +28,12 @@ export class RankService {
     private readonly metrics: Metrics,
     /** Unfiltered retrieves on catalogs up to this size are exact, in a worker (0: never). */
     private readonly workerExactMaxItems = 0,
-  ) {}
+  ) {
+    this.exact = new ExactBatcher(catalog, (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m));
+  }
+
+  /** Whole-catalog exact retrieves, batched per turn of the event loop. */
+  private readonly exact: ExactBatcher;
 
   get model(): RankResponse["model"] {
     const m = this.encoders.bundle.manifest;
@@ -141,8 +146,8 @@ export class RankService {
     const c = this.catalog;
     if (c.size <= this.workerExactMaxItems && this.encoders.canScoreExactly && c.matching(filter) === c.size) {
       try {
-        const [top] = await onnxExactTopK(c, (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m), [query], k, filter.exclude);
-        const hits = top!.map((r) => ({ slot: r.slot, score: dot(query, c.vectorAt(r.slot)) })).sort((a, b) => b.score - a.score || a.slot - b.slot);
+        const top = await this.exact.topK(query, k, filter.exclude);
+        const hits = top.map((r) => ({ slot: r.slot, score: dot(query, c.vectorAt(r.slot)) })).sort((a, b) => b.score - a.score || a.slot - b.slot);
         return { hits, by: "worker" };
       } catch {
         // A worker dying or being replaced: the main thread still answers.

@@ -10,7 +10,7 @@ import { demoNews } from "../../src/catalog/demo.ts";
 import { embedInto } from "../../src/catalog/embed.ts";
 import { indexPhi, loadBundle } from "../../src/model/bundle.ts";
 import { Encoders } from "../../src/model/encoders.ts";
-import { onnxExactTopK, type Scored } from "../../src/index/onnx-exact.ts";
+import { ExactBatcher, onnxExactTopK, type Scored } from "../../src/index/onnx-exact.ts";
 import { DEFAULT_BUNDLE } from "../helpers.ts";
 
 const TOL = 1e-5;
@@ -91,4 +91,21 @@ test("a catalog with fewer live items than k returns them all; an empty one retu
   const [r] = await onnxExactTopK(small, run, [queries[0]!], 10);
   assert.equal(r!.length, 5);
   sameTopK(r!, small.exactSearch(queries[0]!, 10), "small catalog");
+});
+
+test("asks made together are run as one batch, each with its own k and exclusions, and answered as if alone", async () => {
+  let runs = 0;
+  const counted = (q: Float32Array, b: number, k: number, m: Catalog["matrix"]) => {
+    runs++;
+    return run(q, b, k, m);
+  };
+  const batcher = new ExactBatcher(catalog, counted);
+  const asks = queries.map((q, i) => ({ q, k: [1, 10, 37][i % 3]!, exclude: i % 2 ? new Set([i, i * 7, i * 31]) : undefined }));
+  const got = await Promise.all(asks.map((a) => batcher.topK(a.q, a.k, a.exclude)));
+  assert.equal(runs, 1, "one run for asks made in the same turn");
+  asks.forEach((a, i) => sameTopK(got[i]!, catalog.exactSearch(a.q, a.k, a.exclude ? { exclude: a.exclude } : {}), `ask ${i}`));
+  // Asks in later turns are later runs.
+  await batcher.topK(queries[0]!, 5);
+  await batcher.topK(queries[1]!, 5);
+  assert.equal(runs, 3);
 });

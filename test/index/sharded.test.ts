@@ -116,6 +116,19 @@ for (const layout of ["sharded", "replicated"] as const) {
   });
 }
 
+test("four graphs on two workers: each worker merges its own graphs' answers, every item once", async () => {
+  const c = catalog(options("sharded", 2, 4));
+  fill(c, 3000, 11);
+  let sum = 0;
+  const queries = vectors(30, 17);
+  for (const q of queries) {
+    const got = (await c.searchAsync(q, 10)).map((r) => r.slot);
+    assert.equal(new Set(got).size, got.length, `an item answered twice: ${got.join(", ")}`);
+    sum += recall(got, exact(c, q, 10));
+  }
+  assert.ok(sum / queries.length >= 0.97, `recall@10 ${sum / queries.length}`);
+});
+
 test("a search never sees half of a write: two items written together appear together or not at all", async () => {
   const dim = 4;
   const index = new ShardedIndex(dim, 400, { m: 8, efConstruction: 64, efSearch: 64 }, 64, { workers: 2, shards: 2, layout: "sharded" });
