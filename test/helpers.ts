@@ -6,6 +6,8 @@ import { runServer, type Running as ServerHandle } from "../src/server.ts";
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const DEFAULT_BUNDLE = fileURLToPath(new URL("../models/default", import.meta.url));
 export const SIAMESE_BUNDLE = fileURLToPath(new URL("../models/fixtures/siamese-tiny", import.meta.url));
+export const FUM_BUNDLE = fileURLToPath(new URL("../models/fixtures/fum-tiny", import.meta.url));
+export const PUNR_BUNDLE = fileURLToPath(new URL("../models/fixtures/siamese-punr-tiny", import.meta.url));
 export const SHARED_DATA = fileURLToPath(new URL("../../shared/data", import.meta.url));
 export const MIND_SAMPLE = `${SHARED_DATA}/mind-sample`;
 export const hasShared = existsSync(`${MIND_SAMPLE}/news.tsv`);

@@ -1,14 +1,20 @@
-/** Golden parity: the bundle's tokenizer.json and ONNX encoders reproduce PyTorch's ids and vectors. */
+/**
+ * Golden parity: the bundle's tokenizer.json and ONNX encoders, run as the server runs them,
+ * reproduce PyTorch's ids and vectors: news alone and in one padded batch; users alone and
+ * micro-batched together, from the history input the rank service builds (news vectors, titles,
+ * or for FUM the vectors and the token ids the catalog keeps, which must equal PyTorch's).
+ */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBundle } from "../../src/model/bundle.ts";
-import { Encoders } from "../../src/model/encoders.ts";
+import { Encoders, historyInput, type UserInput, type UserVector } from "../../src/model/encoders.ts";
 
 interface Golden {
   tolerance: number;
   news: { id: string; title: string; abstract: string; category: string; subcategory: string; ids: number[]; vector: number[] }[];
-  users: { id: string; history: string[]; vector: number[]; attention?: number[]; ids?: number[] }[];
+  /** ids: a siamese user's text; tokenIds: a FUM user's clicked news' token ids, oldest first. */
+  users: { id: string; history: string[]; vector: number[]; attention?: number[]; ids?: number[]; tokenIds?: number[][] }[];
 }
 
 function close(actual: ArrayLike<number>, expected: number[], tol: number, what: string): void {
@@ -36,18 +42,39 @@ export async function checkGolden(dir: string): Promise<number> {
       close(single[i]!, n.vector, golden.tolerance, `news ${n.id} (alone)`);
       compared += 2;
     });
-    const byId = new Map(golden.news.map((n, i) => [n.id, { meta: n, vec: batched[i]! }]));
-    const users = await Promise.all(
-      golden.users.map((u) => {
-        if (bundle.manifest.encoders.user.input === "news_vectors") return enc.encodeUser({ kind: "vectors", vectors: u.history.map((h) => byId.get(h)!.vec) });
-        const titles = u.history.map((h) => byId.get(h)!.meta.title).reverse();
-        assert.deepEqual(enc.tokenizer.userTitles(titles), u.ids, `user ${u.id} token ids`);
-        return enc.encodeUser({ kind: "titles", titlesNewestFirst: titles });
-      }),
+    // The golden news as a catalog: slot i is news i, with the vectors and token ids the server makes.
+    const slotOf = new Map(golden.news.map((n, i) => [n.id, i]));
+    const tokens = golden.news.map((n) => enc.clickTokens(n));
+    const source = { vectorAt: (s: number) => batched[s]!, metaAt: (s: number) => golden.news[s]!, tokensAt: (s: number) => tokens[s] ?? null };
+    const inputs: UserInput[] = golden.users.map((u) =>
+      historyInput(
+        bundle.manifest,
+        u.history.map((h) => slotOf.get(h)!),
+        source,
+      ),
     );
     golden.users.forEach((u, i) => {
-      close(users[i]!.vector, u.vector, golden.tolerance, `user ${u.id}`);
-      if (u.attention) close(users[i]!.attention!, u.attention, golden.tolerance, `user ${u.id} attention`);
+      const input = inputs[i]!;
+      if (input.kind === "titles") assert.deepEqual(enc.tokenizer.userTitles(input.titlesNewestFirst), u.ids, `user ${u.id} token ids`);
+      if (input.kind === "vectorsAndTokens")
+        assert.deepEqual(
+          input.tokens.map((t) => Array.from(t)),
+          u.tokenIds,
+          `user ${u.id}: the clicked news' token ids the catalog keeps`,
+        );
+    });
+    // Together (one micro-batch, padded to the longest history), then each alone.
+    const together = await Promise.all(inputs.map((x) => enc.encodeUser(x)));
+    const alone: UserVector[] = [];
+    for (const x of inputs) alone.push(await enc.encodeUser(x));
+    golden.users.forEach((u, i) => {
+      for (const [how, got] of [
+        ["batched", together[i]!],
+        ["alone", alone[i]!],
+      ] as const) {
+        close(got.vector, u.vector, golden.tolerance, `user ${u.id} (${how})`);
+        if (u.attention) close(got.attention!, u.attention, golden.tolerance, `user ${u.id} attention (${how})`);
+      }
       compared++;
     });
   } finally {
