@@ -29,6 +29,8 @@ export type ToShardWorker =
   | { t: "columns"; columns: ShardColumns }
   | WriteBatch
   | { t: "search"; id: number; shards: number[]; q: ShardQuery }
+  /** Messages of one turn of the main thread's event loop, handled in order. */
+  | { t: "batch"; ms: ToShardWorker[] }
   | { t: "read"; id: number; shard: number; path: string }
   | { t: "write"; id: number; shard: number; path: string }
   | { t: "sync"; id: number }
@@ -39,4 +41,6 @@ export type FromShardWorker =
   | { t: "ready" }
   | { t: "hits"; id: number; hits: ShardHits }
   | { t: "done"; id: number; error?: string }
-  | { t: "fault"; error: string };
+  | { t: "fault"; error: string }
+  /** The answers to one batch's searches, posted together. */
+  | { t: "replies"; ms: FromShardWorker[] };

@@ -14,7 +14,9 @@ import { TopK } from "./exact.ts";
 const init = workerData as ShardWorkerInit;
 const graphs = new Map<number, HnswIndex>(init.own.map((s) => [s, new HnswIndex(init.dim, init.phi, init.params, init.capacity)]));
 let columns: ShardColumns | null = null;
-const post = (m: FromShardWorker) => parentPort!.postMessage(m);
+/** While a batch is handled, its answers are gathered here and posted as one message. */
+let replies: FromShardWorker[] | null = null;
+const post = (m: FromShardWorker) => (replies ? replies.push(m) : parentPort!.postMessage(m));
 
 function graphOf(slot: number): HnswIndex | undefined {
   return graphs.get(slot % init.shards);
@@ -128,6 +130,15 @@ function handle(m: ToShardWorker): void {
 let writing = 0;
 const waiting: ToShardWorker[] = [];
 function receive(m: ToShardWorker): void {
+  if (m.t === "batch") {
+    replies = [];
+    for (const x of m.ms) receive(x);
+    const out = replies;
+    replies = null;
+    if (out.length === 1) post(out[0]!);
+    else if (out.length) post({ t: "replies", ms: out });
+    return;
+  }
   if (waiting.length || (writing && (m.t === "writes" || m.t === "read"))) waiting.push(m);
   else handle(m);
 }

@@ -6,9 +6,11 @@
  * graph (layout "replicated": each write to every worker, a search to the least busy).
  * benchmarks/index-layout.ts measures both.
  *
- * Writes are queued here and posted in batches (one message per worker per turn of the event
- * loop); a search posts the queue first. A worker handles its port's messages one at a time
- * and in order, so a search sees every write made before it was asked and no half of one.
+ * Writes and searches are queued here, in the order they were made, and posted at the end of
+ * the turn of the event loop as one message per worker (under load, the searches of every
+ * request parsed in that turn: one hand-over and one wake-up of each worker for all of them,
+ * and one message back). A worker handles its port's messages one at a time and in order, so
+ * a search sees every write made before it was asked and no half of one.
  */
 import { Worker } from "node:worker_threads";
 import type { HnswParams } from "./hnsw.ts";
@@ -34,10 +36,12 @@ const DEFAULT_ENTRY = import.meta.url.endsWith(".ts") ? new URL("./shard-worker-
 
 interface Member {
   worker: Worker;
-  /** Writes not yet posted, in order. */
+  /** Writes not yet sealed into the outbox, in order. */
   kinds: number[];
   slots: number[];
   vectors: Float32Array[];
+  /** Messages for the end of this turn, in order: sealed write batches and searches. */
+  outbox: ToShardWorker[];
   /** Searches posted and not answered (the replicated layout's balance). */
   busy: number;
 }
@@ -91,7 +95,7 @@ export class ShardedIndex {
     this.members = this.inits.map((init, w) => {
       const { worker, started } = this.spawn(w, init);
       starts.push(started);
-      return { worker, kinds: [], slots: [], vectors: [], busy: 0 };
+      return { worker, kinds: [], slots: [], vectors: [], outbox: [], busy: 0 };
     });
     this.ready = Promise.all(starts).then(() => {});
     this.ready.catch(() => {});
@@ -145,6 +149,9 @@ export class ShardedIndex {
         this.waiting.delete(id);
         waiter.reject(new Error(reason));
       }
+    // Its searches not yet posted were among those failed; its writes stay queued for the new worker.
+    const dead = this.members[w]!;
+    dead.outbox = dead.outbox.filter((m) => m.t !== "search");
     this.onEvent(`index worker ${w} exited (code ${code}); replacing it in ${delay} ms`);
     const timer = setTimeout(() => {
       if (this.closed) return;
@@ -189,6 +196,10 @@ export class ShardedIndex {
   }
 
   private onMessage(m: FromShardWorker): void {
+    if (m.t === "replies") {
+      for (const r of m.ms) this.onMessage(r);
+      return;
+    }
     if (m.t === "fault") {
       this.fail(m.error);
       return;
@@ -217,12 +228,29 @@ export class ShardedIndex {
     if (this.failure) return Promise.reject(new Error(this.failure));
     const down = to.find((w) => this.down.has(w));
     if (down !== undefined) return Promise.reject(new Error(`index worker ${down} exited; rebuilding its graphs`));
-    this.flush();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, left: to.length, parts: [], to });
-      for (const w of to) this.members[w]!.worker.postMessage(message(id, w));
+      for (const w of to) {
+        const msg = message(id, w);
+        if (msg.t !== "search") {
+          // Reads, graph writes and syncs go at once, behind everything queued before them.
+          this.flush();
+          this.members[w]!.worker.postMessage(msg);
+          continue;
+        }
+        const m = this.members[w]!;
+        this.seal(m);
+        m.outbox.push(msg);
+        this.schedule();
+      }
     });
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   /** The columns the workers read (the catalog posts new ones whenever it grows them). */
@@ -239,24 +267,31 @@ export class ShardedIndex {
       m.slots.push(slot);
       if (vector) m.vectors.push(vector);
     }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.schedule();
   }
 
-  /** Posts the queued writes (a search does it first; otherwise once per turn of the event loop). */
+  /** Moves a member's pending writes into its outbox as one batch (before a search that must see them). */
+  private seal(m: Member): void {
+    if (!m.kinds.length) return;
+    const vectors = new Float32Array(m.vectors.length * this.dim);
+    m.vectors.forEach((v, i) => vectors.set(v, i * this.dim));
+    m.outbox.push({ t: "writes", kinds: Uint8Array.from(m.kinds), slots: Int32Array.from(m.slots), vectors });
+    m.kinds = [];
+    m.slots = [];
+    m.vectors = [];
+  }
+
+  /** Posts everything queued, one message per worker (at the end of each turn, or before a message that must follow it). */
   flush(): void {
     this.flushScheduled = false;
     for (const m of this.members) {
-      if (!m.kinds.length) continue;
-      const vectors = new Float32Array(m.vectors.length * this.dim);
-      m.vectors.forEach((v, i) => vectors.set(v, i * this.dim));
-      const batch: ToShardWorker = { t: "writes", kinds: Uint8Array.from(m.kinds), slots: Int32Array.from(m.slots), vectors };
-      m.worker.postMessage(batch, [batch.kinds.buffer as ArrayBuffer, batch.slots.buffer as ArrayBuffer, vectors.buffer as ArrayBuffer]);
-      m.kinds = [];
-      m.slots = [];
-      m.vectors = [];
+      this.seal(m);
+      if (!m.outbox.length) continue;
+      const transfer = m.outbox.flatMap((x) =>
+        x.t === "writes" ? [x.kinds.buffer as ArrayBuffer, x.slots.buffer as ArrayBuffer, x.vectors.buffer as ArrayBuffer] : [],
+      );
+      m.worker.postMessage(m.outbox.length === 1 ? m.outbox[0]! : ({ t: "batch", ms: m.outbox } satisfies ToShardWorker), transfer);
+      m.outbox = [];
     }
   }
 
