@@ -70,8 +70,10 @@ export class MetaStore {
     return slot < this.rows && this.lengths[slot]! > 0;
   }
 
+  /** Stores an item, its "id" key first (rank/rank-json.ts splices the text after it). */
   set(slot: number, item: NewsItem): void {
-    this.setJson(slot, JSON.stringify(item));
+    const { id, ...rest } = item;
+    this.setJson(slot, JSON.stringify({ id, ...rest }));
   }
 
   /** Stores an item given as its JSON text. */

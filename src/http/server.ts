@@ -137,10 +137,10 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   });
 
   f.post("/rank", { config: { operation: "Rank" } }, async (req, reply) => {
-    const res = await app.rank.rank(input(req, "Rank"), performance.now() + config.requestTimeoutMs, signalOf(req));
+    const answer = await app.rank.answer(input(req, "Rank"), performance.now() + config.requestTimeoutMs, signalOf(req));
     const stop = metrics.stage("serialization");
     const wantsProto = `${req.headers.accept ?? ""} ${req.headers["content-type"] ?? ""}`.includes(PROTOBUF);
-    const out = wantsProto ? Buffer.from(encode(messageType("RankResponse"), res)) : JSON.stringify(res);
+    const out = wantsProto ? Buffer.from(encode(messageType("RankResponse"), app.rank.response(answer))) : app.rank.json(answer);
     stop();
     return reply.type(wantsProto ? PROTOBUF : "application/json; charset=utf-8").send(out);
   });

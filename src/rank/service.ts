@@ -12,7 +12,8 @@ import { ExactBatcher } from "../index/onnx-exact.ts";
 import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { UserCache } from "./cache.ts";
-import type { RankedItem, RankRequest, RankResponse } from "./types.ts";
+import { rankJson } from "./rank-json.ts";
+import type { RankAnswer, RankedItem, RankRequest, RankResponse, Scored } from "./types.ts";
 
 /** Items a retrieve answers when no k is given (a rerank answers every known candidate). */
 export const DEFAULT_K = 10;
@@ -20,7 +21,7 @@ export const MAX_K = 1000;
 
 export class RankService {
   /** Called with each retrieve's answer once computed (the recall monitor); must return at once. */
-  onRetrieved?: (query: Float32Array, k: number, filter: SearchFilter, items: RankedItem[]) => void;
+  onRetrieved?: (query: Float32Array, k: number, filter: SearchFilter, items: readonly Scored[]) => void;
   constructor(
     private readonly catalog: Catalog,
     private readonly encoders: Encoders,
@@ -73,6 +74,21 @@ export class RankService {
    * signal: aborted when the client has gone, which drops its queued work at once.
    */
   async rank(req: RankRequest, deadline?: number, signal?: AbortSignal): Promise<RankResponse> {
+    return this.response(await this.answer(req, deadline, signal));
+  }
+
+  /** The response of an answer, its items as objects (gRPC, protobuf bodies, eval). */
+  response(a: RankAnswer): RankResponse {
+    return { ...a.head, items: a.hits.map((h) => this.item(h.slot, h.score)) };
+  }
+
+  /** The response of an answer as JSON bytes, its items' metadata spliced from the catalog's stored bytes (rank-json.ts). */
+  json(a: RankAnswer): Buffer {
+    return rankJson(a, this.catalog, (h) => this.item(h.slot, h.score));
+  }
+
+  /** What rank() answers, before its items are made objects or bytes. */
+  async answer(req: RankRequest, deadline?: number, signal?: AbortSignal): Promise<RankAnswer> {
     if (req.k !== undefined && (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K)) throw invalid("k", `must be an integer from 1 to ${MAX_K}`);
     const k = req.k ?? DEFAULT_K;
     const maxHistory = this.encoders.bundle.manifest.userInput.maxHistory;
@@ -107,7 +123,7 @@ export class RankService {
     if (req.candidates) {
       stop = this.metrics.stage("scoring");
       const unknownCandidates: string[] = [];
-      const scored: RankedItem[] = [];
+      const scored: Scored[] = [];
       const seen = new Set<string>();
       for (const id of req.candidates) {
         const slot = this.catalog.slotOf(id);
@@ -117,22 +133,25 @@ export class RankService {
         }
         if (seen.has(id)) continue;
         seen.add(id);
-        scored.push(this.item(slot, user ? dot(user.vector, this.catalog.vectorAt(slot)) : 0));
+        scored.push({ slot, score: user ? dot(user.vector, this.catalog.vectorAt(slot)) : 0 });
       }
       if (user) scored.sort((a, b) => b.score - a.score);
-      else scored.sort((a, b) => (Date.parse(b.publishedAt ?? "") || 0) - (Date.parse(a.publishedAt ?? "") || 0));
+      else {
+        const published = (h: Scored) => Date.parse(this.catalog.metaAt(h.slot).publishedAt ?? "") || 0;
+        scored.sort((a, b) => published(b) - published(a));
+      }
       stop();
       // The impression is the caller's: every known candidate comes back unless k caps it.
-      const items = req.k === undefined ? scored : scored.slice(0, req.k);
-      return { mode: "rerank", ...base, items, unknownCandidates, ...(explanation ? { explanation } : {}) };
+      const hits = req.k === undefined ? scored : scored.slice(0, req.k);
+      return { head: { mode: "rerank", ...base, items: [], unknownCandidates, ...(explanation ? { explanation } : {}) }, hits };
     }
 
     stop = this.metrics.stage("retrieval");
     const found = user ? await this.retrieve(user.vector, k, filter) : null;
-    const items = found ? found.hits.map((r) => this.item(r.slot, r.score)) : this.catalog.freshestSlots(filter, k).map((s) => this.item(s, 0));
+    const hits = found ? found.hits : this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 }));
     stop();
-    if (user && found?.by === "graph") this.onRetrieved?.(user.vector, k, filter, items);
-    return { mode: "retrieve", ...base, items, unknownCandidates: [], ...(explanation ? { explanation } : {}) };
+    if (user && found?.by === "graph") this.onRetrieved?.(user.vector, k, filter, hits);
+    return { head: { mode: "retrieve", ...base, items: [], unknownCandidates: [], ...(explanation ? { explanation } : {}) }, hits };
   }
 
   /**

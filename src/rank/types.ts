@@ -21,3 +21,18 @@ export interface RankResponse {
   /** With explain: each known history item's weight in the user vector, oldest first. */
   explanation?: { newsId: string; weight: number }[];
 }
+
+/** An item of an answer: a catalog slot and its score. */
+export interface Scored {
+  slot: number;
+  score: number;
+}
+
+/**
+ * What the rank service answers before its items are made objects (RankService.response) or
+ * JSON bytes (RankService.json): the response with no items, and the items as slots, best first.
+ */
+export interface RankAnswer {
+  head: RankResponse;
+  hits: Scored[];
+}

@@ -1,0 +1,96 @@
+/**
+ * A rank response as JSON bytes without parsing or serialising its items' metadata: each item
+ * is the catalog's stored JSON text (catalog/meta-store.ts) with its "id" key renamed and the
+ * score put after it. The catalog stores items with "id" first (MetaStore.set), so
+ *
+ *   stored  {"id":"N1","title":"…",…}
+ *   sent    {"newsId":"N1","score":0.93,"title":"…",…}
+ *
+ * which is, byte for byte, JSON.stringify of the item object that RankService.response makes
+ * ({ newsId, score, ...meta }): the same keys in the same order with the same escapes. An item
+ * whose stored text does not start with its id (a snapshot written by another tool) is
+ * serialised from its object instead. The rest of the response (a few small fields) goes
+ * through JSON.stringify with no items, and the items are spliced into its "items":[].
+ */
+import type { RankAnswer, RankedItem, Scored } from "./types.ts";
+
+/** What the writer needs of a catalog (catalog/store.ts's Catalog). */
+export interface StoredItems {
+  rawMetaAt(slot: number): Uint8Array | null;
+}
+
+const ITEMS = '"items":[]';
+const ID_KEY = Buffer.from('{"id":"');
+const NEWS_ID = Buffer.from('{"newsId":');
+const SCORE = Buffer.from(',"score":');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** The end (exclusive) of the id's JSON string when the stored text starts with {"id":"…", else -1. */
+export function idEnd(raw: Uint8Array): number {
+  if (raw.length < ID_KEY.length + 2) return -1;
+  for (let i = 0; i < ID_KEY.length; i++) if (raw[i] !== ID_KEY[i]) return -1;
+  for (let i = ID_KEY.length; i < raw.length; i++) {
+    const b = raw[i];
+    if (b === BACKSLASH) i++;
+    else if (b === QUOTE) {
+      const next = raw[i + 1];
+      // A comma before the next key, or the end of an item that has only its id.
+      return next === 0x2c || next === 0x7d ? i + 1 : -1;
+    }
+  }
+  return -1;
+}
+
+const number = (x: number): string => (Number.isFinite(x) ? String(x) : "null");
+
+export function rankJson(a: RankAnswer, catalog: StoredItems, itemOf: (h: Scored) => RankedItem): Buffer {
+  const head = JSON.stringify(a.head);
+  const at = head.indexOf(ITEMS);
+  if (at < 0) throw new Error("a rank response without its items key");
+  const open = head.slice(0, at + ITEMS.length - 1);
+  const close = head.slice(at + ITEMS.length - 1);
+  // Each item: a stored text and its id's end, or a fallback text.
+  const raws: (Uint8Array | null)[] = [];
+  const ends: number[] = [];
+  const scores: string[] = [];
+  let size = Buffer.byteLength(open) + Buffer.byteLength(close) + Math.max(0, a.hits.length - 1);
+  for (const h of a.hits) {
+    const raw = catalog.rawMetaAt(h.slot);
+    const end = raw ? idEnd(raw) : -1;
+    if (raw && end > 0) {
+      const score = number(h.score);
+      raws.push(raw);
+      ends.push(end);
+      scores.push(score);
+      size += NEWS_ID.length + (end - ID_KEY.length + 1) + SCORE.length + score.length + (raw.length - end);
+    } else {
+      const text = JSON.stringify(itemOf(h));
+      raws.push(null);
+      ends.push(-1);
+      scores.push(text);
+      size += Buffer.byteLength(text);
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let o = out.write(open, 0);
+  for (let i = 0; i < raws.length; i++) {
+    if (i) out[o++] = 0x2c;
+    const raw = raws[i];
+    if (!raw) {
+      o += out.write(scores[i]!, o);
+      continue;
+    }
+    const end = ends[i]!;
+    o += NEWS_ID.copy(out, o);
+    // The id's JSON string, from its opening quote.
+    out.set(raw.subarray(ID_KEY.length - 1, end), o);
+    o += end - ID_KEY.length + 1;
+    o += SCORE.copy(out, o);
+    o += out.write(scores[i]!, o, "latin1");
+    out.set(raw.subarray(end), o);
+    o += raw.length - end;
+  }
+  o += out.write(close, o);
+  return o === size ? out : out.subarray(0, o);
+}
