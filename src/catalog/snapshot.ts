@@ -51,7 +51,8 @@ export function graphFiles(shards = 1): string[] {
   return shards === 1 ? ["index.hnsw"] : Array.from({ length: shards }, (_, i) => `index-${i}.hnsw`);
 }
 
-const TOKENS = "tokens.bin";
+/** The token column's file, in snapshots of models whose user encoder reads token ids. */
+export const TOKENS = "tokens.bin";
 const snapshotFiles = (shards = 1, tokens = false) => ["items.jsonl", "vectors.f32", ...graphFiles(shards), ...(tokens ? [TOKENS] : [])];
 
 /** What `newsrec tune` measured for the setting it chose (src/index/tune.ts). */

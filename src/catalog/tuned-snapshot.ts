@@ -2,14 +2,15 @@
  * Writes `newsrec tune`'s choice into a snapshot folder: a new manifest (hnsw.efSearch and the
  * tuned record) and, when the chosen M or efConstruction differ from the graph's, the graph
  * built with them. The folder is replaced whole, as `newsrec embed` writes it: a sibling folder
- * with the unchanged items and vectors hard-linked (copied where links are impossible), the
- * new files, the manifest last, then swapped in. A crash leaves the old snapshot or the new.
+ * with the unchanged items, vectors and token ids hard-linked (copied where links are
+ * impossible), the new files, the manifest last, then swapped in. A crash leaves the old
+ * snapshot or the new.
  */
 import { copyFile, link, mkdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { HnswIndex } from "../index/hnsw.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
-import { graphFiles, swapFolder, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
+import { graphFiles, swapFolder, TOKENS, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
 
 async function carry(from: string, to: string): Promise<void> {
   try {
@@ -34,6 +35,8 @@ export async function writeTunedSnapshot(
   try {
     await carry(join(dir, "items.jsonl"), join(tmp, "items.jsonl"));
     await carry(join(dir, "vectors.f32"), join(tmp, "vectors.f32"));
+    const kept = ["items.jsonl", "vectors.f32", ...(manifest.tokens ? [TOKENS] : [])];
+    if (manifest.tokens) await carry(join(dir, TOKENS), join(tmp, TOKENS));
     // A rebuilt graph is one graph (tune measures one); a kept one keeps its shards.
     const shards = graph ? 1 : (manifest.hnsw.shards ?? 1);
     if (graph) {
@@ -41,7 +44,7 @@ export async function writeTunedSnapshot(
       await fsyncPath(join(tmp, "index.hnsw"));
     } else for (const f of graphFiles(shards)) await carry(join(dir, f), join(tmp, f));
     const files: Record<string, number> = {};
-    for (const f of ["items.jsonl", "vectors.f32", ...graphFiles(shards)]) files[f] = (await stat(join(tmp, f))).size;
+    for (const f of [...kept, ...graphFiles(shards)]) files[f] = (await stat(join(tmp, f))).size;
     const next: SnapshotManifest = { ...manifest, hnsw: { ...choice, ...(shards > 1 ? { shards } : {}), phi: manifest.hnsw.phi, tuned }, files };
     await writeDurable(join(tmp, "manifest.json"), JSON.stringify(next, null, 2));
     await fsyncPath(tmp);

@@ -10,6 +10,7 @@ import { InvalidArgumentError } from "commander";
 import { buildConfig } from "../config.ts";
 import { checkSnapshot, readSnapshot } from "../catalog/snapshot.ts";
 import { catalogOptions } from "../catalog/store.ts";
+import { tokenSpecOf } from "../catalog/token-column.ts";
 import { writeTunedSnapshot } from "../catalog/tuned-snapshot.ts";
 import { loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
@@ -86,7 +87,7 @@ export function tuneCommand(program: Command): void {
       const { catalog } = readSnapshot(
         o.snapshot,
         { fingerprint: m.fingerprint, dimension: m.dimension },
-        catalogOptions({ ...cfg, maxAgeHours: 0 }, before.hnsw.phi),
+        { ...catalogOptions({ ...cfg, maxAgeHours: 0 }, before.hnsw.phi), tokens: tokenSpecOf(m) },
         { graph: false },
       );
       if (catalog.size < 100) throw new Error(`snapshot ${o.snapshot}: ${catalog.size} news; tuning needs at least 100`);
@@ -106,7 +107,13 @@ export function tuneCommand(program: Command): void {
       });
       let queries: Float32Array[];
       try {
-        queries = await sampleQueries({ vectors, dim: catalog.dim, live, isLive, title: (s) => catalog.metaAt(s).title }, enc, o.queries, o.seed, o.histories);
+        queries = await sampleQueries(
+          { vectors, dim: catalog.dim, live, isLive, title: (s) => catalog.metaAt(s).title, tokens: (s) => catalog.tokensAt(s) },
+          enc,
+          o.queries,
+          o.seed,
+          o.histories,
+        );
       } finally {
         await enc.close();
       }

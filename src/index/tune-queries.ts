@@ -16,7 +16,7 @@
  */
 import { exactTopK } from "./exact.ts";
 import { Random } from "../synth/random.ts";
-import type { Encoders } from "../model/encoders.ts";
+import { historyInput, type Encoders, type HistorySource } from "../model/encoders.ts";
 
 const POOL = 500;
 const INTERESTS = 3;
@@ -38,6 +38,8 @@ export interface QuerySource {
   isLive: (slot: number) => boolean;
   /** The title of a slot, for user encoders that read titles (siamese bundles). */
   title: (slot: number) => string;
+  /** The token ids the catalog keeps of a slot, for user encoders that read them (FUM bundles). */
+  tokens?: (slot: number) => ArrayLike<number> | null;
 }
 
 /** The slots of one history, oldest first. */
@@ -75,14 +77,16 @@ export async function sampleQueries(
   model: HistoryModel = "coherent",
 ): Promise<Float32Array[]> {
   const rng = new Random(seed);
-  const byVectors = encoders.bundle.manifest.encoders.user.input === "news_vectors";
+  // The user encoder's input as the rank service builds it, by the bundle's user input kind.
+  const history: HistorySource = {
+    vectorAt: (s) => src.vectors.subarray(s * src.dim, (s + 1) * src.dim),
+    metaAt: (s) => ({ title: src.title(s) }),
+    tokensAt: (s) => src.tokens?.(s) ?? null,
+  };
   const out: Float32Array[] = [];
   for (let q = 0; q < count; q++) {
     const h = sampleHistory(src, rng, model);
-    const input = byVectors
-      ? { kind: "vectors" as const, vectors: h.map((s) => src.vectors.subarray(s * src.dim, (s + 1) * src.dim)) }
-      : { kind: "titles" as const, titlesNewestFirst: h.map(src.title).reverse() };
-    out.push((await encoders.encodeUser(input)).vector);
+    out.push((await encoders.encodeUser(historyInput(encoders.bundle.manifest, h, history))).vector);
   }
   return out;
 }

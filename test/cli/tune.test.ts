@@ -11,7 +11,7 @@ import { checkSnapshot, readSnapshot } from "../../src/catalog/snapshot.ts";
 import { catalogOptions } from "../../src/catalog/store.ts";
 import { buildConfig } from "../../src/config.ts";
 import { sampleQueries } from "../../src/index/tune-queries.ts";
-import { DEFAULT_BUNDLE, ROOT } from "../helpers.ts";
+import { DEFAULT_BUNDLE, FUM_BUNDLE, ROOT } from "../helpers.ts";
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), ...args], { encoding: "utf8" });
 const last = (out: string) => JSON.parse(out.trim().split("\n").pop()!);
@@ -125,4 +125,27 @@ test("newsrec tune refuses bad arguments with a one-line reason", () => {
   const h = cli("tune", "--help");
   assert.equal(h.status, 0);
   assert.match(h.stdout, /--target-recall/);
+});
+
+test("newsrec tune on a FUM snapshot samples FUM user vectors from the token ids it keeps, and the tuned snapshot keeps them", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tune-fum-"));
+  try {
+    const corpus = join(dir, "corpus");
+    assert.equal(cli("synth", "--out", corpus, "--news", "400", "--users", "10", "--seed", "8").status, 0);
+    const snap = join(dir, "snap");
+    const e = cli("embed", "--model", FUM_BUNDLE, "--news", join(corpus, "train", "news.tsv"), "--out", snap, "--workers", "1");
+    assert.equal(e.status, 0, e.stderr);
+    const tokensBefore = readFileSync(join(snap, "tokens.bin"));
+    const r = cli("tune", "--model", FUM_BUNDLE, "--snapshot", snap, "--queries", "20", "--target-recall", "0.5", "--grid", "m=8;efc=32;ef=10,50");
+    assert.equal(r.status, 0, r.stderr);
+    const m = checkSnapshot(snap);
+    assert.equal(m.hnsw.m, 8, "the tuned setting was written");
+    assert.deepEqual(m.tokens, { width: 16, bytesPerId: 2 });
+    assert.deepEqual(readFileSync(join(snap, "tokens.bin")), tokensBefore, "the token ids are carried over unchanged");
+    const ev = cli("eval", "--model", FUM_BUNDLE, "--snapshot", snap, "--behaviors", join(corpus, "valid", "behaviors.tsv"));
+    assert.equal(ev.status, 0, ev.stderr);
+    assert.ok(last(ev.stdout).impressions > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
