@@ -7,15 +7,17 @@
  */
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
+import { join } from "node:path";
 import { buildConfig } from "../config.ts";
-import { checkSnapshot, readSnapshot } from "../catalog/snapshot.ts";
+import { checkSnapshot, graphFiles, readSnapshot, type SnapshotManifest } from "../catalog/snapshot.ts";
 import { catalogOptions } from "../catalog/store.ts";
 import { tokenSpecOf } from "../catalog/token-column.ts";
 import { writeTunedSnapshot } from "../catalog/tuned-snapshot.ts";
 import { loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
 import { HISTORIES, HISTORY_MAX, HISTORY_MIN, sampleQueries, type HistoryModel } from "../index/tune-queries.ts";
-import { cheapest, tuneGrid, type Grid, type GridPoint } from "../index/tune.ts";
+import { HnswIndex } from "../index/hnsw.ts";
+import { cheapest, graphSearcher, shardsSearcher, tuneBeam, tuneGrid, type Grid, type GridPoint, type Searcher, type TuneInput } from "../index/tune.ts";
 import { intOption } from "./options.ts";
 
 /** Small enough for 100,000 news in about 20 minutes on 2 cores (benchmarks/RESULTS.md). */
@@ -57,11 +59,25 @@ interface TuneOpts {
   seed: number;
   histories: HistoryModel;
   dryRun?: boolean;
+  keepGraph?: boolean;
 }
 
 const f = (x: number, d: number) => Number(x.toFixed(d));
 const row = (p: GridPoint) =>
   `| ${p.m} | ${p.efConstruction} | ${p.efSearch} | ${p.recall10.toFixed(4)} | ${p.recall100.toFixed(4)} | ${p.p50Ms.toFixed(3)} | ${p.p99Ms.toFixed(3)} | ${p.buildSeconds.toFixed(1)} |`;
+
+/** The snapshot's own graphs, read here, searched as the server searches them. */
+function snapshotSearcher(dir: string, m: SnapshotManifest, t: TuneInput): Searcher {
+  const shards = m.hnsw.shards ?? 1;
+  const graphs = graphFiles(shards).map((f, i) => {
+    const g = HnswIndex.read(join(dir, f), m.dimension, m.hnsw.phi, { m: m.hnsw.m, efConstruction: m.hnsw.efConstruction, efSearch: 16 });
+    const free: number[] = [];
+    for (let s = i; s < t.slots; s += shards) if (!t.isLive(s) && g.holds(s)) free.push(s);
+    g.adoptDeleted(free);
+    return g;
+  });
+  return shards === 1 ? graphSearcher(graphs[0]!) : shardsSearcher(graphs, t);
+}
 
 export function tuneCommand(program: Command): void {
   program
@@ -77,6 +93,10 @@ export function tuneCommand(program: Command): void {
     .option("--histories <model>", "coherent (1-3 interests, the default) or uniform (the pessimistic bound)", historiesOption, "coherent")
     .option("--seed <n>", "seed of the sampled histories", intOption("--seed", 0, 2 ** 32 - 1), 1)
     .option("--dry-run", "measure and report only; leave the snapshot as it is")
+    .option(
+      "--keep-graph",
+      "sweep only the grid's efSearch values on the snapshot's own graph or graphs (sharded ones too), building nothing: minutes for a million news",
+    )
     .action(async (o: TuneOpts) => {
       const say = (l: string) => process.stderr.write(`newsrec tune: ${l}\n`);
       const bundle = loadBundle(o.model);
@@ -121,16 +141,23 @@ export function tuneCommand(program: Command): void {
         `${catalog.size} news, ${queries.length} user vectors from ${HISTORIES[o.histories]}; grid M ${o.grid.m} × efConstruction ${o.grid.efConstruction} × efSearch ${o.grid.efSearch}`,
       );
       const t0 = performance.now();
-      const r = tuneGrid(
-        { vectors, dim: catalog.dim, slots: catalog.slots, isLive, phi: before.hnsw.phi, queries },
-        o.grid,
-        o.targetRecall,
-        (p) =>
-          say(
-            `M ${p.m} efConstruction ${p.efConstruction} efSearch ${p.efSearch}: recall@10 ${p.recall10.toFixed(4)} @100 ${p.recall100.toFixed(4)}, p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms`,
-          ),
-        (gm, gc) => say(`building M ${gm} efConstruction ${gc} …`),
-      );
+      const input = { vectors, dim: catalog.dim, slots: catalog.slots, isLive, phi: before.hnsw.phi, queries };
+      const onPoint = (p: GridPoint) =>
+        say(
+          `M ${p.m} efConstruction ${p.efConstruction} efSearch ${p.efSearch}: recall@10 ${p.recall10.toFixed(4)} @100 ${p.recall100.toFixed(4)}, p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms`,
+        );
+      const r = o.keepGraph
+        ? {
+            ...tuneBeam(
+              input,
+              snapshotSearcher(o.snapshot, before, input),
+              { m: before.hnsw.m, efConstruction: before.hnsw.efConstruction },
+              o.grid.efSearch,
+              onPoint,
+            ),
+            bestGraph: null,
+          }
+        : tuneGrid(input, o.grid, o.targetRecall, onPoint, (gm, gc) => say(`building M ${gm} efConstruction ${gc} …`));
       const exactP50 = [...r.exactMs].sort((a, b) => a - b)[Math.floor(r.exactMs.length / 2)]!;
       process.stderr.write(
         `\n| M | efConstruction | efSearch | recall@10 | recall@100 | p50 ms | p99 ms | build s |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n${r.points.map(row).join("\n")}\n\n`,
@@ -143,6 +170,8 @@ export function tuneCommand(program: Command): void {
         queries: queries.length,
         histories: HISTORIES[o.histories],
         exactJsP50Ms: f(exactP50, 3),
+        // With its own graphs: a sharded snapshot's latency is its graphs searched one after another (the server searches them at once).
+        ...(o.keepGraph ? { graph: { kept: true, graphs: before.hnsw.shards ?? 1 } } : {}),
         seconds: f((performance.now() - t0) / 1000, 1),
         chosen: best,
         points: r.points,

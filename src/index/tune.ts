@@ -6,7 +6,7 @@
  * (lowest p50) that meets the recall@10 target wins; build time breaks ties, since a graph is
  * rebuilt on every re-embed.
  */
-import { exactTopK } from "./exact.ts";
+import { dot, exactTopK } from "./exact.ts";
 import { HnswIndex } from "./hnsw.ts";
 
 export interface Grid {
@@ -65,25 +65,49 @@ export function exactTruth(t: TuneInput, k: number): { truth: Set<number>[]; ms:
 
 const recallOf = (found: number[], truth: Set<number>) => found.filter((s) => truth.has(s)).length / Math.max(1, truth.size);
 
-/** One efSearch on a built graph. */
+/** Up to k slots of largest dot product found with this beam. */
+export type Searcher = (query: Float32Array, k: number, efSearch: number) => number[];
+
+/** One graph's search. */
+export const graphSearcher =
+  (idx: HnswIndex): Searcher =>
+  (q, k, ef) =>
+    idx.search(q, k, undefined, ef);
+
+/**
+ * A sharded snapshot's search as the server makes it: every graph searched with the same beam
+ * (here one after another, on this thread), the candidates merged by their dot products.
+ */
+export function shardsSearcher(graphs: HnswIndex[], t: Pick<TuneInput, "vectors" | "dim">): Searcher {
+  return (q, k, ef) => {
+    const all = graphs.flatMap((g) => g.search(q, k, undefined, ef));
+    const score = (s: number) => dot(q, t.vectors, s * t.dim);
+    return all
+      .map((s) => ({ s, v: score(s) }))
+      .sort((a, b) => b.v - a.v)
+      .slice(0, k)
+      .map((x) => x.s);
+  };
+}
+
+/** One efSearch on a graph (or a sharded snapshot's graphs). */
 export function measure(
-  idx: HnswIndex,
+  search: Searcher,
   t: TuneInput,
   truth10: Set<number>[],
   truth100: Set<number>[],
   efSearch: number,
 ): Omit<GridPoint, "m" | "efConstruction" | "buildSeconds"> {
-  idx.efSearch = efSearch;
-  for (const q of t.queries.slice(0, WARMUP)) idx.search(q, 10);
+  for (const q of t.queries.slice(0, WARMUP)) search(q, 10, efSearch);
   const ms: number[] = [];
   let r10 = 0;
   let r100 = 0;
   t.queries.forEach((q, i) => {
     const t0 = performance.now();
-    const found = idx.search(q, 10);
+    const found = search(q, 10, efSearch);
     ms.push(performance.now() - t0);
     r10 += recallOf(found, truth10[i]!);
-    r100 += recallOf(idx.search(q, 100), truth100[i]!);
+    r100 += recallOf(search(q, 100, efSearch), truth100[i]!);
   });
   const n = t.queries.length;
   return { efSearch, recall10: r10 / n, recall100: r100 / n, p50Ms: pct(ms, 0.5), p99Ms: pct(ms, 0.99) };
@@ -122,7 +146,7 @@ export function tuneGrid(
       const idx = buildGraph(t, m, efConstruction);
       const buildSeconds = (performance.now() - t0) / 1000;
       for (const ef of grid.efSearch) {
-        const p = { m, efConstruction, buildSeconds, ...measure(idx, t, t10.truth, t100.truth, ef) };
+        const p = { m, efConstruction, buildSeconds, ...measure(graphSearcher(idx), t, t10.truth, t100.truth, ef) };
         points.push(p);
         onPoint(p);
         if (cheapest([p, ...(best ? [best] : [])], target) === p) {
@@ -133,4 +157,25 @@ export function tuneGrid(
     }
   }
   return { points, best, bestGraph, exactMs: t10.ms };
+}
+
+/**
+ * Sweeps efSearch alone on the snapshot's own graph or graphs (M and efConstruction are theirs):
+ * no graph is built, so a catalog of a million news is tuned in minutes, sharded or not.
+ */
+export function tuneBeam(
+  t: TuneInput,
+  search: Searcher,
+  graph: { m: number; efConstruction: number },
+  efSearch: number[],
+  onPoint: (p: GridPoint) => void = () => {},
+): { points: GridPoint[]; exactMs: number[] } {
+  const t10 = exactTruth(t, 10);
+  const t100 = exactTruth(t, 100);
+  const points = efSearch.map((ef) => {
+    const p = { ...graph, buildSeconds: 0, ...measure(search, t, t10.truth, t100.truth, ef) };
+    onPoint(p);
+    return p;
+  });
+  return { points, exactMs: t10.ms };
 }

@@ -149,3 +149,52 @@ test("newsrec tune on a FUM snapshot samples FUM user vectors from the token ids
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("newsrec tune --keep-graph sweeps efSearch on a sharded snapshot's own graphs, builds nothing, and writes the beam", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tune-keep-"));
+  try {
+    const newsFile = join(dir, "news.jsonl");
+    writeFileSync(
+      newsFile,
+      demoNews(NEWS, 6)
+        .map((n) => `${JSON.stringify(n)}\n`)
+        .join(""),
+    );
+    const snap = join(dir, "snap");
+    const e = cli("embed", "--news", newsFile, "--out", snap, "--workers", "1", "--shards", "2");
+    assert.equal(e.status, 0, e.stderr);
+    const graphs = ["index-0.hnsw", "index-1.hnsw"].map((f) => readFileSync(join(snap, f)));
+    const before = checkSnapshot(snap);
+    const r = cli(
+      "tune",
+      "--snapshot",
+      snap,
+      "--queries",
+      String(QUERIES),
+      "--target-recall",
+      String(TARGET),
+      "--keep-graph",
+      "--grid",
+      "m=8;efc=64;ef=10,40,400",
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /building/);
+    const s = last(r.stdout);
+    assert.deepEqual(s.graph, { kept: true, graphs: 2 });
+    // The snapshot's own M and efConstruction, whatever the grid says of them; one point per efSearch.
+    assert.deepEqual(
+      s.points.map((p: { m: number; efConstruction: number; efSearch: number }) => [p.m, p.efConstruction, p.efSearch]),
+      [10, 40, 400].map((ef) => [before.hnsw.m, before.hnsw.efConstruction, ef]),
+    );
+    assert.ok(s.points[2].recall10 >= s.points[0].recall10, "a wider beam finds at least as much");
+    assert.ok(s.chosen.recall10 >= TARGET, JSON.stringify(s.chosen));
+    assert.equal(s.rebuilt, false);
+    const after = checkSnapshot(snap);
+    assert.equal(after.hnsw.efSearch, s.chosen.efSearch);
+    assert.equal(after.hnsw.shards, 2);
+    assert.equal(after.hnsw.m, before.hnsw.m);
+    ["index-0.hnsw", "index-1.hnsw"].forEach((f, i) => assert.deepEqual(readFileSync(join(snap, f)), graphs[i], `${f} is kept as it was`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
