@@ -12,7 +12,16 @@ export interface ShardWorkerInit {
   own: number[];
   /** Each held shard's initial capacity. */
   capacity: number;
+  /**
+   * [0]: 0 run on; STOP exit 0; CRASH exit 1. Read between any two graph operations, so a worker
+   * ends at a safe point: one terminated inside hnswlib's addPoint aborts the whole process.
+   */
+  stop: Int32Array;
 }
+
+/** Values of ShardWorkerInit.stop[0]. */
+export const STOP = 1;
+export const CRASH = 2;
 
 /**
  * A batch of writes in the order the catalog made them: kind 1 upserts the next vector of
@@ -35,7 +44,9 @@ export type ToShardWorker =
   | { t: "write"; id: number; shard: number; path: string }
   | { t: "sync"; id: number }
   /** A replacement worker: build the held shards from the columns' live slots below `rows`. */
-  | { t: "rebuild"; id: number; rows: number };
+  | { t: "rebuild"; id: number; rows: number }
+  /** Wakes an idle worker to read its stop flag. */
+  | { t: "stop" };
 
 export type FromShardWorker =
   | { t: "ready" }

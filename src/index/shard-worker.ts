@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { HnswIndex } from "./hnsw.ts";
 import type { ShardColumns } from "./shard-columns.ts";
-import type { FromShardWorker, ShardWorkerInit, ToShardWorker, WriteBatch } from "./shard-protocol.ts";
+import { CRASH, type FromShardWorker, type ShardWorkerInit, type ToShardWorker, type WriteBatch } from "./shard-protocol.ts";
 import { searchShard, type ShardHits } from "./shard-search.ts";
 import { TopK } from "./exact.ts";
 
@@ -18,6 +18,12 @@ let columns: ShardColumns | null = null;
 let replies: FromShardWorker[] | null = null;
 const post = (m: FromShardWorker) => (replies ? replies.push(m) : parentPort!.postMessage(m));
 
+/** Ends this thread, between two graph operations, once the main thread has asked (ShardWorkerInit.stop). */
+function stopIfAsked(): void {
+  const s = Atomics.load(init.stop, 0);
+  if (s) process.exit(s === CRASH ? 1 : 0);
+}
+
 function graphOf(slot: number): HnswIndex | undefined {
   return graphs.get(slot % init.shards);
 }
@@ -26,6 +32,7 @@ function applyWrites(b: WriteBatch): void {
   let v = 0;
   const dim = init.dim;
   for (let i = 0; i < b.kinds.length; i++) {
+    stopIfAsked();
     const slot = b.slots[i]!;
     const g = graphOf(slot);
     const kind = b.kinds[i];
@@ -46,7 +53,10 @@ function rebuild(rows: number): void {
     let live = 0;
     for (let s = shard; s < n; s += init.shards) if (cols.categories[s]! >= 0) live++;
     const g = new HnswIndex(init.dim, init.phi, init.params, Math.max(16, live));
-    for (let s = shard; s < n; s += init.shards) if (cols.categories[s]! >= 0) g.upsert(s, cols.vectors.subarray(s * init.dim, (s + 1) * init.dim));
+    for (let s = shard; s < n; s += init.shards) {
+      stopIfAsked();
+      if (cols.categories[s]! >= 0) g.upsert(s, cols.vectors.subarray(s * init.dim, (s + 1) * init.dim));
+    }
     graphs.set(shard, g);
   }
 }
@@ -112,6 +122,9 @@ function handle(m: ToShardWorker): void {
     case "sync":
       post({ t: "done", id: m.id });
       return;
+    case "stop":
+      stopIfAsked();
+      return;
     case "rebuild":
       try {
         rebuild(m.rows);
@@ -130,6 +143,7 @@ function handle(m: ToShardWorker): void {
 let writing = 0;
 const waiting: ToShardWorker[] = [];
 function receive(m: ToShardWorker): void {
+  stopIfAsked();
   if (m.t === "batch") {
     replies = [];
     for (const x of m.ms) receive(x);

@@ -16,9 +16,12 @@ import { Worker } from "node:worker_threads";
 import type { HnswParams } from "./hnsw.ts";
 import { autoBeam } from "./hnsw.ts";
 import type { ShardColumns } from "./shard-columns.ts";
-import type { FromShardWorker, ShardWorkerInit, ToShardWorker } from "./shard-protocol.ts";
+import { CRASH, STOP, type FromShardWorker, type ShardWorkerInit, type ToShardWorker } from "./shard-protocol.ts";
 import type { ShardHits, ShardQuery } from "./shard-search.ts";
 import { TopK } from "./exact.ts";
+
+/** How long a stopping index worker may take to reach a safe point before it is terminated. */
+const STOP_GRACE_MS = 10_000;
 
 export type IndexLayout = "sharded" | "replicated";
 
@@ -89,7 +92,7 @@ export class ShardedIndex {
     this.entry = o.entry ?? DEFAULT_ENTRY;
     this.inits = Array.from({ length: workers }, (_, w) => {
       const own = this.holders.flatMap((h, s) => (h.includes(w) ? [s] : []));
-      return { dim, phi, params: this.params, shards: this.shards, own, capacity: perShardCapacity };
+      return { dim, phi, params: this.params, shards: this.shards, own, capacity: perShardCapacity, stop: new Int32Array(new SharedArrayBuffer(4)) };
     });
     const starts: Promise<void>[] = [];
     this.members = this.inits.map((init, w) => {
@@ -112,6 +115,28 @@ export class ShardedIndex {
   /** Index workers replaced after dying (newsrec_index_worker_restarts_total). */
   restarts = 0;
 
+  /** Workers whose thread has ended. */
+  private readonly exited = new WeakSet<Worker>();
+
+  /**
+   * Ends worker w at its next safe point (between two graph operations: see
+   * ShardWorkerInit.stop), with exit code 0 (STOP) or 1 (CRASH); resolves once it has exited.
+   * A worker stuck in one native call longer than STOP_GRACE_MS is terminated, the last resort.
+   */
+  private stopWorker(w: number, how: typeof STOP | typeof CRASH): Promise<void> {
+    const worker = this.members[w]!.worker;
+    if (this.exited.has(worker)) return Promise.resolve();
+    Atomics.store(this.inits[w]!.stop, 0, how);
+    return new Promise((resolve) => {
+      const last = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+      worker.once("exit", () => {
+        clearTimeout(last);
+        resolve();
+      });
+      worker.postMessage({ t: "stop" } satisfies ToShardWorker);
+    });
+  }
+
   private spawn(w: number, init: ShardWorkerInit): { worker: Worker; started: Promise<void> } {
     const worker = new Worker(this.entry, { workerData: init });
     const started = new Promise<void>((resolve, reject) => {
@@ -127,6 +152,7 @@ export class ShardedIndex {
     worker.on("message", (m: FromShardWorker) => this.onMessage(m));
     worker.on("error", (err) => this.onEvent(`index worker ${w} failed: ${err.message}`));
     worker.on("exit", (code) => {
+      this.exited.add(worker);
       if (!this.closed && this.members[w]?.worker === worker) this.died(w, code);
     });
     return { worker, started };
@@ -157,6 +183,7 @@ export class ShardedIndex {
       if (this.closed) return;
       const t0 = performance.now();
       const m = this.members[w]!;
+      Atomics.store(this.inits[w]!.stop, 0, 0);
       const { worker } = this.spawn(w, this.inits[w]!);
       m.worker = worker;
       m.busy = 0;
@@ -423,15 +450,16 @@ export class ShardedIndex {
     }
   }
 
-  /** Ends one index worker's thread the way a crash would (fault drills, tests). */
+  /** Ends one index worker's thread as a crash would, exit code 1 and its graphs lost (fault drills, tests). */
   async terminateWorker(w: number): Promise<void> {
-    await this.members[w]!.worker.terminate();
+    await this.stopWorker(w, CRASH);
   }
 
+  /** Ends every index worker at its next safe point, even in the middle of a burst of writes. */
   async close(): Promise<void> {
     this.closed = true;
     this.fail("the index is closed");
-    await Promise.all(this.members.map((m) => m.worker.terminate()));
+    await Promise.all(this.members.map((_, w) => this.stopWorker(w, STOP)));
   }
 }
 

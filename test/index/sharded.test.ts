@@ -1,9 +1,11 @@
 // The graph index in worker threads (index/sharded.ts): real workers, real hnswlib graphs.
+import { spawnSync } from "node:child_process";
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Catalog, type CatalogOptions, type NewsMeta, type SearchFilter } from "../../src/catalog/store.ts";
 import { readSnapshot, writeSnapshot } from "../../src/catalog/snapshot.ts";
 import { dot } from "../../src/index/exact.ts";
@@ -268,4 +270,16 @@ test("an empty catalog's snapshot is read back and takes writes, on this thread 
     const got = (await r.catalog.searchAsync(q, 10)).map((x) => x.slot);
     assert.deepEqual(got, exact(r.catalog, q, 10), name);
   }
+});
+
+test("closing a catalog while its index workers apply a burst of writes ends them cleanly: the process exits 0", () => {
+  // The fault is a process abort (SIGABRT in hnswlib's addPoint when a worker thread is
+  // terminated inside it), so it runs in a child process, round after round.
+  const r = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("fixtures/close-under-writes.ts", import.meta.url)), "40"], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  assert.equal(r.signal, null, `the process was killed by ${r.signal}: ${r.stderr.slice(0, 300)}`);
+  assert.equal(r.status, 0, r.stderr.slice(0, 300));
+  assert.match(r.stdout, /closed 40 catalogs/);
 });
