@@ -29,18 +29,19 @@ export class FreshnessOrder {
 
   constructor(private readonly maxChunk = MAX_CHUNK) {}
 
-  /** Replaces the content (restore): one sort instead of n inserts. */
-  load(entries: { slot: number; t: number }[]): void {
-    const e = entries.map(({ slot, t }) => ({ k: keyOf(t), s: slot })).sort((a, b) => (before(a.k, a.s, b.k, b.s) ? -1 : 1));
+  /** Replaces the content with these slots, each dated by published[slot] (restore): one sort instead of n inserts, no object per item. */
+  load(slots: Int32Array, published: Float64Array): void {
+    const keyAt = (s: number) => keyOf(published[s]!);
+    const order = slots.slice().sort((a, b) => (before(keyAt(a), a, keyAt(b), b) ? -1 : 1));
     this.keys = [];
     this.slots = [];
     const half = Math.max(1, this.maxChunk >> 1);
-    for (let i = 0; i < e.length; i += half) {
-      const part = e.slice(i, i + half);
-      this.keys.push(part.map((x) => x.k));
-      this.slots.push(part.map((x) => x.s));
+    for (let i = 0; i < order.length; i += half) {
+      const part = order.subarray(i, i + half);
+      this.keys.push(Array.from(part, keyAt));
+      this.slots.push(Array.from(part));
     }
-    this.size = e.length;
+    this.size = order.length;
     this.starts = null;
   }
 
@@ -198,20 +199,27 @@ export class FilterIndex {
     if (!o.size) this.byCategory.delete(category);
   }
 
-  load(entries: { slot: number; category: string; t: number }[]): void {
-    this.all.load(entries);
+  /**
+   * Replaces the content (restore) with these slots, from the catalog's columns: published[slot]
+   * its time, names[categories[slot]] its category.
+   */
+  load(slots: Int32Array, published: Float64Array, categories: Int32Array, names: readonly string[]): void {
+    this.all.load(slots, published);
     this.byCategory.clear();
-    const groups = new Map<string, { slot: number; t: number }[]>();
-    for (const e of entries) {
-      const g = groups.get(e.category);
-      if (g) g.push(e);
-      else groups.set(e.category, [e]);
+    const count = new Int32Array(names.length);
+    for (const s of slots) count[categories[s]!]!++;
+    const groups = Array.from(count, (n) => new Int32Array(n));
+    const fill = new Int32Array(names.length);
+    for (const s of slots) {
+      const c = categories[s]!;
+      groups[c]![fill[c]!++] = s;
     }
-    for (const [c, g] of groups) {
+    groups.forEach((g, c) => {
+      if (!g.length) return;
       const o = new FreshnessOrder(this.maxChunk);
-      o.load(g);
-      this.byCategory.set(c, o);
-    }
+      o.load(g, published);
+      this.byCategory.set(names[c]!, o);
+    });
   }
 
   /** Items in one of `categories` (any when undefined) published at or after `after`. */

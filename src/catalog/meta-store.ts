@@ -60,6 +60,14 @@ export class MetaStore {
     this.bytes = b;
   }
 
+  /** Makes room for n more bytes of JSON at once (a snapshot's items), so that loading never copies the arena. */
+  reserveBytes(n: number): void {
+    if (this.used + n <= this.bytes.length) return;
+    const b = new Uint8Array(this.used + n);
+    b.set(this.bytes.subarray(0, this.used));
+    this.bytes = b;
+  }
+
   /** Makes slots below n exist (free until set): a snapshot's slot count. */
   reserveRows(n: number): void {
     if (n > 0) this.growSlots(n - 1);
@@ -82,9 +90,13 @@ export class MetaStore {
     this.hot.delete(slot);
     if (slot >= this.rows) this.rows = slot + 1;
     this.garbage += this.lengths[slot]!;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    this.reserve(json.length * 3);
-    const { written } = this.encoder.encodeInto(json, this.bytes.subarray(this.used));
+    const first = this.encoder.encodeInto(json, this.bytes.subarray(this.used));
+    let written = first.written;
+    if (first.read < json.length) {
+      // It did not fit. UTF-8 takes at most 3 bytes per UTF-16 unit.
+      this.reserve(json.length * 3);
+      written = this.encoder.encodeInto(json, this.bytes.subarray(this.used)).written;
+    }
     this.starts[slot] = this.used;
     this.lengths[slot] = written;
     this.used += written;

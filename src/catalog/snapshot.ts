@@ -6,13 +6,14 @@
  * and records every file's size, so a folder is complete exactly when its manifest parses and
  * the sizes agree. It also records the model fingerprint: vectors of two encoders never mix.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta } from "./store.ts";
 import { HnswIndex } from "../index/hnsw.ts";
 import { ShardedIndex } from "../index/sharded.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
+import { fileLines, readInto } from "./sync-read.ts";
 import { sameTokenSpec, TokenColumn, type TokenSpec } from "./token-column.ts";
 
 const SNAPSHOT_FORMAT = 1;
@@ -262,19 +263,15 @@ export function readSnapshot(
   }
   if (m.dimension !== expect.dimension) throw new SnapshotError(dir, `dimension ${m.dimension} differs from the model's ${expect.dimension}`);
   const tokens = readTokens(dir, m, opts.tokens);
-  let raw: Buffer;
+  // The vectors go straight from the file into the catalog's shared matrix (restoreItems): sized first.
+  let vectorBytes: number;
   try {
-    raw = readFileSync(join(dir, "vectors.f32"));
+    vectorBytes = statSync(join(dir, "vectors.f32")).size;
   } catch (err) {
     throw new SnapshotError(dir, `cannot read vectors.f32: ${(err as Error).message}`);
   }
-  if (raw.byteLength !== m.slots * m.dimension * 4)
-    throw new SnapshotError(dir, `vectors.f32 holds ${raw.byteLength} bytes, expected ${m.slots * m.dimension * 4} (truncated or corrupt)`);
-  // A view of the file's bytes where they are aligned (the catalog copies them once, onto shared memory).
-  const vectors =
-    raw.byteOffset % 4 === 0
-      ? new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4)
-      : new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  if (vectorBytes !== m.slots * m.dimension * 4)
+    throw new SnapshotError(dir, `vectors.f32 holds ${vectorBytes} bytes, expected ${m.slots * m.dimension * 4} (truncated or corrupt)`);
   const shards = m.hnsw.shards ?? 1;
   const paths = graphFiles(shards).map((f) => join(dir, f));
   const w = opts.indexWorkers;
@@ -302,7 +299,7 @@ export function readSnapshot(
   }
   const catalog = new Catalog(m.dimension, m.fingerprint, { ...opts, phi: m.hnsw.phi }, Math.max(m.slots, 16), index);
   try {
-    restoreItems(dir, m, catalog, vectors, tokens);
+    restoreItems(dir, m, catalog, tokens);
   } catch (err) {
     void catalog.close();
     throw err;
@@ -338,10 +335,11 @@ function readTokens(dir: string, m: SnapshotManifest, want: TokenSpec | undefine
   return raw;
 }
 
-function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, vectors: Float32Array, tokens: Uint8Array | null): void {
+function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, tokens: Uint8Array | null): void {
   let n: number;
   try {
-    n = catalog.restore(itemLines(dir, m), vectors, m.slots, tokens);
+    const bytes = statSync(join(dir, "items.jsonl")).size;
+    n = catalog.restore(itemLines(dir, m), (rows) => readInto(join(dir, "vectors.f32"), rows), m.slots, tokens, bytes);
   } catch (err) {
     if (err instanceof SnapshotError) throw err;
     throw new SnapshotError(dir, (err as Error).message);
@@ -350,27 +348,27 @@ function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, vector
 }
 
 /**
- * items.jsonl one line at a time from its bytes: a million items are never all parsed objects,
- * nor one string, at once (each item is kept as its JSON bytes: meta-store.ts).
+ * items.jsonl one line at a time, read a chunk at a time (sync-read.ts): a million items are never all parsed objects,
+ * nor one string or buffer, at once (each item is kept as its JSON bytes: meta-store.ts).
  */
 function* itemLines(dir: string, m: SnapshotManifest): Generator<{ slot: number; meta: NewsMeta }> {
-  const bytes = readFileSync(join(dir, "items.jsonl"));
-  let line = 0;
-  for (let at = 0; at < bytes.length; ) {
-    let end = bytes.indexOf(10, at);
-    if (end < 0) end = bytes.length;
-    line++;
-    const l = bytes.toString("utf8", at, end);
-    at = end + 1;
-    if (!l) continue;
-    let o: { slot: number } & NewsMeta;
-    try {
-      o = JSON.parse(l);
-    } catch {
-      throw new SnapshotError(dir, `items.jsonl line ${line} is not valid JSON (truncated or corrupt)`);
+  const fd = openSync(join(dir, "items.jsonl"), "r");
+  try {
+    let line = 0;
+    for (const l of fileLines(fd)) {
+      line++;
+      if (!l) continue;
+      let o: { slot: number } & NewsMeta;
+      try {
+        o = JSON.parse(l);
+      } catch {
+        throw new SnapshotError(dir, `items.jsonl line ${line} is not valid JSON (truncated or corrupt)`);
+      }
+      const { slot, ...meta } = o;
+      if (!Number.isInteger(slot) || slot < 0 || slot >= m.slots) throw new SnapshotError(dir, `items.jsonl line ${line}: slot ${slot} out of range`);
+      yield { slot, meta };
     }
-    const { slot, ...meta } = o;
-    if (!Number.isInteger(slot) || slot < 0 || slot >= m.slots) throw new SnapshotError(dir, `items.jsonl line ${line}: slot ${slot} out of range`);
-    yield { slot, meta };
+  } finally {
+    closeSync(fd);
   }
 }

@@ -421,18 +421,30 @@ export class Catalog {
 
   /**
    * Fills an empty catalog from a snapshot, one item at a time; slots not listed are free
-   * (tombstoned in the index). `tokens`: the snapshot's tokens.bin, required when the catalog
-   * keeps token ids. Returns the number of items.
+   * (tombstoned in the index). `vectors`: the rows of slots [0, slots), or a function that
+   * writes their bytes into the matrix (a file read straight into it, with no copy between).
+   * `tokens`: the snapshot's tokens.bin, required when the catalog keeps token ids.
+   * `itemBytes`: about what the items' JSON takes (the file's size), reserved at once.
+   * Returns the number of items.
    */
-  restore(items: Iterable<{ slot: number; meta: NewsMeta }>, vectors: Float32Array, slots: number, tokens: Uint8Array | null = null): number {
+  restore(
+    items: Iterable<{ slot: number; meta: NewsMeta }>,
+    vectors: Float32Array | ((rows: Uint8Array) => void),
+    slots: number,
+    tokens: Uint8Array | null = null,
+    itemBytes = 0,
+  ): number {
     if (this.metas.rows) throw new Error("restore needs an empty catalog");
     if (this.tokens && !tokens) throw new Error("restore needs the token ids this catalog keeps");
     this.grow(Math.max(slots, 1));
     if (this.tokens) this.tokens.load(tokens!, slots);
     this.metas.reserveRows(slots);
-    this.vectors.set(vectors.subarray(0, slots * this.dim));
+    this.metas.reserveBytes(itemBytes);
+    if (typeof vectors === "function") vectors(new Uint8Array(this.vectors.buffer, 0, slots * this.dim * 4));
+    else this.vectors.set(vectors.subarray(0, slots * this.dim));
     stampRows(this.stamps, 0, slots);
-    const timed: { slot: number; category: string; t: number }[] = [];
+    // The filters are loaded from the columns at the end, in one pass (no object per item).
+    const listed: number[] = [];
     for (const { slot, meta } of items) {
       if (this.metas.has(slot)) throw new Error(`slot ${slot} is used twice`);
       if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);
@@ -441,14 +453,14 @@ export class Catalog {
       this.slotById.set(meta.id, slot);
       this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
       this.categories[slot] = this.categoryCode(meta.category ?? "");
-      timed.push({ slot, category: meta.category ?? "", t: this.published[slot]! });
+      listed.push(slot);
     }
     const holes: number[] = [];
     for (let s = slots - 1; s >= 0; s--) if (!this.metas.has(s)) holes.push(s);
     this.free.push(...holes);
     this.index.adoptDeleted(holes);
-    this.filters.load(timed);
-    return timed.length;
+    this.filters.load(Int32Array.from(listed), this.published, this.categories, this.categoryNames);
+    return listed.length;
   }
 
   /** Whether the index can search: false once an index worker has died or failed a write. */

@@ -59,7 +59,13 @@ test("filter index: counts, enumerations and freshest lists match a brute-force 
     check();
     // A reload (restore) from the live entries gives the same answers and keeps taking writes.
     index = new FilterIndex(4);
-    index.load([...live].map(([slot, e]) => ({ slot, ...e })));
+    const published = new Float64Array(1000);
+    const codes = new Int32Array(1000);
+    for (const [slot, e] of live) {
+      published[slot] = e.t;
+      codes[slot] = cats.indexOf(e.category);
+    }
+    index.load(Int32Array.from(live.keys()), published, codes, cats);
     check();
   }
   assert.throws(() => index.remove(999, "a", NOW), /not in the freshness order/);
