@@ -37,3 +37,14 @@ export function adoptSnapshotHnsw(catalog: Catalog, manifest: SnapshotManifest, 
 
 /** The record for a catalog the server built itself (demo news, an empty catalog). */
 export const configHnsw = (config: Config): SnapshotHnsw => ({ m: config.hnswM, efConstruction: config.efConstruction });
+
+/**
+ * The most news one graph of a catalog `newsrec embed` builds should hold. Recall at a fixed beam
+ * falls as a graph grows (benchmarks/RESULTS.md): at efSearch 1000, one graph of 100,000 news of
+ * the default bundle finds 0.98 of the exact top-10, two graphs of 500,000 each 0.87, eight of
+ * 125,000 each 0.96. Smaller graphs also build faster, and in parallel.
+ */
+export const GRAPH_ITEMS = 125_000;
+
+/** How many graphs `newsrec embed` splits n news into unless told (--shards, indexShards). */
+export const graphsFor = (n: number): number => Math.max(1, Math.ceil(n / GRAPH_ITEMS));

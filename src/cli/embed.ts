@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { cpus } from "node:os";
 import { buildConfig } from "../config.ts";
+import { GRAPH_ITEMS, graphsFor } from "../catalog/hnsw-settings.ts";
 import { embedNews, inputKey } from "../catalog/embed.ts";
 import { readNewsFile } from "../catalog/newsfile.ts";
 import { catalogOptions, type NewsMeta } from "../catalog/store.ts";
@@ -43,7 +44,7 @@ export function embedCommand(program: Command): void {
     .option("--threads <n>", "ONNX threads per worker", intOption("--threads", 1, 64), 1)
     .option(
       "--shards <n>",
-      "graphs the catalog is split into (slot % shards), each built by its own index worker thread while news encode",
+      `graphs the catalog is split into (slot % shards), each built by its own index worker thread while news encode (default: one per ${GRAPH_ITEMS.toLocaleString("en")} news, or part of it)`,
       intOption("--shards", 1, 64),
     )
     .option("--chunk <n>", "news per resumable chunk (kept in OUT.partial until the snapshot is written)", intOption("--chunk", 1, 1e9), 50_000)
@@ -79,6 +80,7 @@ export function embedCommand(program: Command): void {
             });
       const readS = (performance.now() - t0) / 1000;
       const cfg = buildConfig({ model: o.model });
+      const shards = o.shards ?? graphsFor(items.length);
       const enc = await Encoders.open(bundle, {
         workers: o.workers,
         intraOpThreads: o.threads,
@@ -99,8 +101,8 @@ export function embedCommand(program: Command): void {
           inputKey: inputKey(o.news),
           catalog: {
             ...catalogOptions({ ...cfg, maxAgeHours: 0 }, indexPhi(bundle.manifest), {
-              indexWorkers: o.shards ?? cfg.indexShards,
-              indexShards: o.shards ?? cfg.indexShards,
+              indexWorkers: shards,
+              indexShards: shards,
               indexLayout: "sharded",
             }),
             tokens: tokenSpecOf(bundle.manifest),
