@@ -39,12 +39,13 @@ export function adoptSnapshotHnsw(catalog: Catalog, manifest: SnapshotManifest, 
 export const configHnsw = (config: Config): SnapshotHnsw => ({ m: config.hnswM, efConstruction: config.efConstruction });
 
 /**
- * The most news one graph of a catalog `newsrec embed` builds should hold. Recall at a fixed beam
- * falls as a graph grows (benchmarks/RESULTS.md): at efSearch 1000, one graph of 100,000 news of
- * the default bundle finds 0.98 of the exact top-10, two graphs of 500,000 each 0.87, eight of
- * 125,000 each 0.96. Smaller graphs also build faster, and in parallel.
+ * The most news one graph of a catalog `newsrec embed` builds should hold: the size at which the
+ * HNSW defaults were chosen by measurement. Recall at a fixed beam falls as a graph grows
+ * (benchmarks/RESULTS.md): at efSearch 1000, one graph of 100,000 news of the default bundle
+ * finds 0.98 of the exact top-10 (coherent users) and 0.97 (uniform ones); a million news in two
+ * graphs 0.87 (coherent), in eight 0.96 and 0.95. Smaller graphs also build faster, in parallel.
  */
-export const GRAPH_ITEMS = 125_000;
+export const GRAPH_ITEMS = 100_000;
 
-/** How many graphs `newsrec embed` splits n news into unless told (--shards, indexShards). */
+/** How many graphs `newsrec embed` splits n news into unless told (--shards). */
 export const graphsFor = (n: number): number => Math.max(1, Math.ceil(n / GRAPH_ITEMS));
