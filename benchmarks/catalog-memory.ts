@@ -5,18 +5,29 @@
  * metadata bytes as stored). The served layouts: one graph replicated in two index workers
  * (the default) and two graphs sharded over them.
  *
- * BENCH_NEWS (1000000).
+ * Each served layout also answers BENCH_QUERIES retrieves of users with histories of 10 to 50
+ * random items (uniform: the pessimistic user model of benchmarks/recall.ts), each recomputed
+ * exactly by the server's own recall monitor (newsrec_retrieval_recall): the served defaults'
+ * recall@10 at this size. And each snapshot's parts are loaded one by one in a process of their
+ * own (catalog-parts.ts), for their resident memory.
+ *
+ * BENCH_NEWS (1000000), BENCH_QUERIES (300), BENCH_GRAPHS ("default": the snapshots to build, each
+ * "default" for newsrec embed's own choice or a number for --shards N, e.g. "default,1,2").
  * Run: node --import tsx benchmarks/catalog-memory.ts
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { demoNews } from "../src/catalog/demo.ts";
+import { graphFiles } from "../src/catalog/snapshot.ts";
 import { buildConfig } from "../src/config.ts";
-import { env, ROOT, rssMiB, startChild } from "./lib.ts";
+import { env, metric, prng, ROOT, rssMiB, startChild } from "./lib.ts";
 
 const NEWS = env("BENCH_NEWS", 1_000_000);
+const QUERIES = env("BENCH_QUERIES", 300);
+const GRAPHS = (process.env.BENCH_GRAPHS ?? "default").split(",");
+const rand = prng(11);
 const dir = mkdtempSync(join(tmpdir(), "newsrec-memory-"));
 const say = (l: string) => process.stderr.write(`catalog-memory: ${l}\n`);
 const MiB = 1 << 20;
@@ -44,57 +55,133 @@ function measured(args: string[]): Promise<{ seconds: number; peakMiB: number }>
   );
 }
 
-async function served(args: string[]): Promise<{ startSeconds: number; rssMiB: number }> {
+const post = (url: string, body: unknown) =>
+  fetch(`${url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+async function served(args: string[], queries = 0): Promise<{ startSeconds: number; rssMiB: number; recall: number; samples: number }> {
   const t0 = performance.now();
-  const c = await startChild(["serve", "--port", "0", "--log-level", "warn", "--recall-sample-rate", "0", ...args]);
+  const c = await startChild([
+    "serve",
+    "--port",
+    "0",
+    "--grpc-port",
+    "0",
+    "--log-level",
+    "warn",
+    "--recall-sample-rate",
+    queries ? "1" : "0",
+    "--recall-window",
+    String(Math.max(1, queries)),
+    // Every retrieve goes to the graph, whatever the catalog's size.
+    "--worker-exact-max-items",
+    "0",
+    ...args,
+  ]);
   const startSeconds = (performance.now() - t0) / 1000;
   // A few ranks, so that the first searches have touched what they touch.
-  for (let i = 0; i < 50; i++)
-    await fetch(`${c.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ history: [`N${i + 1}`] }) });
+  for (let i = 0; i < 50; i++) await post(c.url, { history: [`N${i + 1}`] });
   const rss = rssMiB(c.proc.pid!);
+  // Each retrieve waits for its exact recomputation, so that none is dropped as busy.
+  const measured = () => metric(c.url, "newsrec_retrieval_recall_samples_total", 'result="measured"').then((x) => (Number.isNaN(x) ? 0 : x));
+  const before = await measured();
+  let done = before;
+  for (let q = 0; q < queries; q++) {
+    const history = Array.from({ length: 10 + Math.floor(rand() * 41) }, () => `N${1 + Math.floor(rand() * NEWS)}`);
+    if (!(await post(c.url, { userId: `recall${q}`, history })).ok) throw new Error("a retrieve failed");
+    const until = Date.now() + 30_000;
+    while ((await measured()) <= done) {
+      if (Date.now() > until) throw new Error(`retrieve ${q} was not sampled for recall in 30 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    done = await measured();
+  }
+  const recall = queries ? await metric(c.url, "newsrec_retrieval_recall") : NaN;
   await c.stop();
-  return { startSeconds, rssMiB: rss };
+  return { startSeconds, rssMiB: rss, recall, samples: done - before };
+}
+
+/** Resident MiB of a snapshot's parts, each loaded alone in a process of its own (catalog-parts.ts). */
+function parts(snapshot: string, graphs: string[]): { catalogWithoutGraphMiB: number; graphMiB: number[] } {
+  const one = (...args: string[]) => {
+    const r = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", join(ROOT, "benchmarks/catalog-parts.ts"), snapshot, ...args], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    if (r.status !== 0) throw new Error(`catalog-parts failed: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split("\n").pop()!).addedMiB as number;
+  };
+  return { catalogWithoutGraphMiB: one(), graphMiB: graphs.map((g) => one(g)) };
 }
 
 const items = demoNews(NEWS, 1, Date.parse("2026-11-01T00:00:00Z"));
 const newsFile = join(dir, "news.jsonl");
 writeFileSync(newsFile, items.map((n) => `${JSON.stringify(n)}\n`).join(""));
-const snaps: Record<number, { seconds: number; peakMiB: number }> = {};
-for (const shards of [1, 2]) {
-  snaps[shards] = await measured([join(ROOT, "bin/newsrec.mjs"), "embed", "--news", newsFile, "--out", join(dir, `snap${shards}`), "--shards", String(shards)]);
-  say(`embed into ${shards} graph(s): ${snaps[shards]!.seconds.toFixed(1)} s, peak ${snaps[shards]!.peakMiB.toFixed(0)} MiB`);
-}
+items.length = 0;
+const MiB_ = (p: string) => statSync(p).size / MiB;
 const empty = await served(["--demo-news", "0"]);
-const replicated = await served(["--snapshot", join(dir, "snap1")]);
-const sharded = await served(["--snapshot", join(dir, "snap2")]);
-say(`empty ${empty.rssMiB} MiB; replicated ${replicated.rssMiB} MiB; sharded ${sharded.rssMiB} MiB`);
+say(`empty server ${empty.rssMiB.toFixed(0)} MiB`);
+interface Column {
+  asked: string;
+  shards: number;
+  layout: string;
+  embed: { seconds: number; peakMiB: number };
+  graphFilesMiB: number;
+  serve: Awaited<ReturnType<typeof served>>;
+  parts: ReturnType<typeof parts>;
+}
+const columns: Column[] = [];
+for (const asked of GRAPHS) {
+  const snap = join(dir, `snap-${asked}`);
+  const embed = await measured([
+    join(ROOT, "bin/newsrec.mjs"),
+    "embed",
+    "--news",
+    newsFile,
+    "--out",
+    snap,
+    ...(asked === "default" ? [] : ["--shards", asked]),
+  ]);
+  const shards: number = JSON.parse(readFileSync(join(snap, "manifest.json"), "utf8")).hnsw.shards ?? 1;
+  say(`embed (${asked}) into ${shards} graph(s): ${embed.seconds.toFixed(1)} s, peak ${embed.peakMiB.toFixed(0)} MiB`);
+  const layout = shards === 1 ? "replicated" : "sharded";
+  const serve = await served(["--snapshot", snap], QUERIES);
+  say(`${layout}: start-up ${serve.startSeconds.toFixed(1)} s, ${serve.rssMiB.toFixed(0)} MiB, recall@10 ${serve.recall} over ${serve.samples} samples`);
+  const files = graphFiles(shards);
+  const graphFilesMiB = files.reduce((a, f) => a + MiB_(join(snap, f)), 0);
+  const p = parts(snap, files);
+  say(`${layout} parts: ${JSON.stringify(p)}`);
+  columns.push({ asked, shards, layout, embed, graphFilesMiB, serve, parts: p });
+}
 
-const m = JSON.parse(readFileSync(join(dir, "snap1", "manifest.json"), "utf8"));
+const m = JSON.parse(readFileSync(join(dir, `snap-${GRAPHS[0]}`, "manifest.json"), "utf8"));
 const cfg = buildConfig();
 const vectors = (m.slots * m.dimension * 4) / MiB;
 const links = (m.items * (2 * m.hnsw.m * 4 + 4)) / MiB;
-const metadata = statSync(join(dir, "snap1", "items.jsonl")).size / MiB;
+const metadata = MiB_(join(dir, `snap-${GRAPHS[0]}`, "items.jsonl"));
 const raw = vectors + links + metadata;
-const graphFile = (s: number) =>
-  statSync(join(dir, `snap${s}`, s === 1 ? "index.hnsw" : "index-0.hnsw")).size / MiB +
-  (s === 1 ? 0 : statSync(join(dir, `snap${s}`, "index-1.hnsw")).size / MiB);
-const graphs = { 1: graphFile(1), 2: graphFile(2) };
 rmSync(dir, { recursive: true, force: true });
 
 const f = (x: number) => x.toFixed(0);
+const row = (name: string, cell: (c: Column) => string) => `| ${name} | ${columns.map(cell).join(" | ")} |`;
 console.log(
   [
     `### A catalog of ${NEWS.toLocaleString("en")} news (default bundle, dim ${m.dimension}, M ${m.hnsw.m}, efConstruction ${m.hnsw.efConstruction}, ${cfg.indexWorkers} index workers, ${new Date().toISOString().slice(0, 10)})`,
     "",
-    "| step | one graph | two graphs (sharded) |",
-    "| --- | ---: | ---: |",
-    `| \`newsrec embed\` wall time, s | ${snaps[1]!.seconds.toFixed(1)} | ${snaps[2]!.seconds.toFixed(1)} |`,
-    `| \`newsrec embed\` peak resident, MiB | ${f(snaps[1]!.peakMiB)} | ${f(snaps[2]!.peakMiB)} |`,
-    `| graph files, MiB | ${f(graphs[1])} | ${f(graphs[2])} |`,
-    `| server start-up on the snapshot, s | ${replicated.startSeconds.toFixed(1)} | ${sharded.startSeconds.toFixed(1)} |`,
-    `| served resident, MiB (layout) | ${f(replicated.rssMiB)} (replicated) | ${f(sharded.rssMiB)} (sharded) |`,
-    `| served resident less an empty server's (${f(empty.rssMiB)} MiB), MiB | ${f(replicated.rssMiB - empty.rssMiB)} | ${f(sharded.rssMiB - empty.rssMiB)} |`,
+    `| step | ${columns.map((c) => `${c.shards === 1 ? "one graph (replicated)" : `${c.shards} graphs (sharded)`}${c.asked === "default" ? ", embed's default" : ""}`).join(" | ")} |`,
+    `| --- | ${columns.map(() => "---:").join(" | ")} |`,
+    row("`newsrec embed` wall time, s", (c) => c.embed.seconds.toFixed(1)),
+    row("`newsrec embed` peak resident, MiB", (c) => f(c.embed.peakMiB)),
+    row("graph files, MiB", (c) => f(c.graphFilesMiB)),
+    row("server start-up on the snapshot, s", (c) => c.serve.startSeconds.toFixed(1)),
+    row(`recall@10 of ${QUERIES} retrieves (server's recall monitor, exact recomputation)`, (c) => `${c.serve.recall.toFixed(3)} (${c.serve.samples} samples)`),
+    row("served resident, MiB", (c) => f(c.serve.rssMiB)),
+    row(`served resident less an empty server's (${f(empty.rssMiB)} MiB), MiB`, (c) => f(c.serve.rssMiB - empty.rssMiB)),
+    row("parts loaded alone: catalog without its graph (vectors, metadata bytes, ids, columns), MiB", (c) => f(c.parts.catalogWithoutGraphMiB)),
+    row(
+      "parts loaded alone: the graphs as hnswlib holds them, MiB",
+      (c) => `${f(c.parts.graphMiB.reduce((a, b) => a + b, 0))} (${c.parts.graphMiB.map(f).join(" + ")})`,
+    ),
     "",
-    `Raw size: vectors ${f(vectors)} MiB + level-0 links ${f(links)} MiB (${2 * m.hnsw.m} links of 4 bytes and a count per item) + metadata ${f(metadata)} MiB (items.jsonl) = ${f(raw)} MiB. Served resident against raw: replicated ${(replicated.rssMiB / raw).toFixed(2)}x, sharded ${(sharded.rssMiB / raw).toFixed(2)}x (the catalog alone, less the empty server: ${((replicated.rssMiB - empty.rssMiB) / raw).toFixed(2)}x and ${((sharded.rssMiB - empty.rssMiB) / raw).toFixed(2)}x).`,
+    `Raw size: vectors ${f(vectors)} MiB + level-0 links ${f(links)} MiB (${2 * m.hnsw.m} links of 4 bytes and a count per item) + metadata ${f(metadata)} MiB (items.jsonl) = ${f(raw)} MiB. Served resident against raw: ${columns.map((c) => `${c.layout} ${(c.serve.rssMiB / raw).toFixed(2)}x (less the empty server ${((c.serve.rssMiB - empty.rssMiB) / raw).toFixed(2)}x)`).join(", ")}.`,
   ].join("\n"),
 );
