@@ -8,14 +8,20 @@ import { NewsrecError } from "../errors.ts";
 
 export type Transport = "http" | "grpc";
 
-export interface Ticket {
-  readonly transport: Transport;
-  /** Aborted when the client goes away before its answer: queued work for it is dropped. */
+/** What work done for a request needs to drop it when its client goes away. */
+export interface Cancellation {
+  /** Aborted when the client goes away before its answer. Made when first read: most requests never wait. */
   readonly signal: AbortSignal;
+}
+
+export interface Ticket extends Cancellation {
+  readonly transport: Transport;
   /** Marks the client as gone; releases the slot. */
   abandon(): void;
   release(): void;
 }
+
+const GONE = () => new NewsrecError("CANCELLED", "the client went away before its answer");
 
 export class Admission {
   private readonly counts: Record<Transport, number> = { http: 0, grpc: 0 };
@@ -42,7 +48,8 @@ export class Admission {
     this.counts[transport]++;
     if (this.inFlight >= this.limit) this.fullSince = this.now();
     this.onChange(transport, this.counts[transport]);
-    const abort = new AbortController();
+    let abort: AbortController | null = null;
+    let gone = false;
     let held = true;
     const release = () => {
       if (!held) return;
@@ -53,10 +60,19 @@ export class Admission {
     };
     return {
       transport,
-      signal: abort.signal,
+      get signal() {
+        if (!abort) {
+          abort = new AbortController();
+          if (gone) abort.abort(GONE());
+        }
+        return abort.signal;
+      },
       release,
       abandon: () => {
-        if (held) abort.abort(new NewsrecError("CANCELLED", "the client went away before its answer"));
+        if (held && !gone) {
+          gone = true;
+          abort?.abort(GONE());
+        }
         release();
       },
     };

@@ -9,7 +9,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { App } from "../app.ts";
-import type { Ticket } from "../api/admission.ts";
+import type { Cancellation, Ticket } from "../api/admission.ts";
 import { createApi, isMethod, type Inputs, type Method } from "../api/operations.ts";
 import { decodeBody } from "../api/requests.ts";
 import { NewsrecError, notFound, overloaded } from "../errors.ts";
@@ -21,7 +21,7 @@ export { SERVICE };
 interface CallContext {
   call: grpc.ServerUnaryCall<unknown, unknown>;
   deadline: number;
-  signal: AbortSignal;
+  cancel: Cancellation;
 }
 type Handlers = { [M in Method]: (input: Inputs[M], ctx: CallContext) => Promise<object> };
 
@@ -71,7 +71,7 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
   const api = createApi(app);
   // Each method's work on its typed input; parsing and guards are the API's (src/api/).
   const handlers: Handlers = {
-    Rank: (body, { deadline, signal }) => app.rank.rank(body, deadline, signal),
+    Rank: (body, { deadline, cancel }) => app.rank.rank(body, deadline, cancel),
     UpsertNews: async (items) => ({ upserted: await app.writer.upsert(items) }),
     DeleteNews: async (id) => {
       if (!(await app.writer.delete(id))) throw notFound(`news ${id}`);
@@ -137,7 +137,7 @@ export async function startGrpcServer(app: App, host: string, port: number): Pro
       }
       let work: Promise<object>;
       try {
-        work = run(name, decodeBody(request, call.request), { call: unary, deadline, signal: held.signal });
+        work = run(name, decodeBody(request, call.request), { call: unary, deadline, cancel: held });
       } catch (e) {
         return finish(toServiceError(e));
       }

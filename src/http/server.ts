@@ -74,9 +74,15 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
 
   const api = createApi(app);
   // The admin check runs on request, before any byte of the body is read.
-  f.addHook("onRequest", async (req) => {
+  // Hooks take a callback rather than return a promise: no microtask hop per hook per request.
+  f.addHook("onRequest", (req, _reply, done) => {
     const method = operationOf(req);
-    if (method) api.authorize(method, req.headers.authorization);
+    try {
+      if (method) api.authorize(method, req.headers.authorization);
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
   });
 
   // Past maxInFlight requests in progress (on both transports), refuse at once rather than
@@ -96,23 +102,29 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
       metrics.requests.inc({ transport: "http", method: `${req.method} ${req.routeOptions.url}`, status: "499" });
     });
   };
-  const signalOf = (req: FastifyRequest) => tickets.get(req)?.signal;
+  const cancelOf = (req: FastifyRequest) => tickets.get(req);
 
   // Once the body is in: the operation's input is parsed and checked (the same code as gRPC's),
   // and only a valid request takes an admission slot.
-  f.addHook("preHandler", async (req, reply) => {
+  f.addHook("preHandler", (req, reply, done) => {
     const method = operationOf(req);
-    if (!method) return;
-    const raw = req.routeOptions.config.from === "params" ? req.params : req.body;
-    inputs.set(req, api.accept(method, raw, protobufBodies.has(req) ? "protobuf" : "json"));
-    admit(req, reply);
+    if (!method) return done();
+    try {
+      const raw = req.routeOptions.config.from === "params" ? req.params : req.body;
+      inputs.set(req, api.accept(method, raw, protobufBodies.has(req) ? "protobuf" : "json"));
+      admit(req, reply);
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
   });
 
-  f.addHook("onResponse", async (req, reply) => {
+  f.addHook("onResponse", (req, reply, done) => {
     const method = req.routeOptions.url ? `${req.method} ${req.routeOptions.url}` : "unmatched";
     const labels = { transport: "http", method, status: String(reply.statusCode) };
     metrics.requests.inc(labels);
     metrics.requestSeconds.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
 
   f.get("/healthz", async () => ({ status: "ok" }));
@@ -137,7 +149,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   });
 
   f.post("/rank", { config: { operation: "Rank" } }, async (req, reply) => {
-    const answer = await app.rank.answer(input(req, "Rank"), performance.now() + config.requestTimeoutMs, signalOf(req));
+    const answer = await app.rank.answer(input(req, "Rank"), performance.now() + config.requestTimeoutMs, cancelOf(req));
     const stop = metrics.stage("serialization");
     const wantsProto = `${req.headers.accept ?? ""} ${req.headers["content-type"] ?? ""}`.includes(PROTOBUF);
     const out = wantsProto ? Buffer.from(encode(messageType("RankResponse"), app.rank.response(answer))) : app.rank.json(answer);

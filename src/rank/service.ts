@@ -6,6 +6,7 @@
  * sets coldStart.
  */
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
+import type { Cancellation } from "../api/admission.ts";
 import { invalid } from "../errors.ts";
 import { dot } from "../index/exact.ts";
 import { ExactBatcher } from "../index/onnx-exact.ts";
@@ -52,7 +53,7 @@ export class RankService {
     known: string[],
     slots: number[],
     deadline?: number,
-    signal?: AbortSignal,
+    cancel?: Cancellation,
   ): Promise<{ user: UserVector; hit: boolean }> {
     let stop = this.metrics.stage("cache_lookup");
     const key = this.cache.key(userId, known);
@@ -62,7 +63,7 @@ export class RankService {
     if (cached) return { user: cached, hit: true };
     stop = this.metrics.stage("user_encoding");
     // The catalog's vectors, titles or token ids, as the bundle's user encoder reads them: nothing is tokenized here.
-    const user = await this.encoders.encodeUser(historyInput(this.encoders.bundle.manifest, slots, this.catalog), deadline, signal);
+    const user = await this.encoders.encodeUser(historyInput(this.encoders.bundle.manifest, slots, this.catalog), deadline, cancel?.signal);
     stop();
     this.cache.set(key, user);
     this.metrics.cacheEntries.set(this.cache.size);
@@ -71,10 +72,11 @@ export class RankService {
 
   /**
    * deadline: an absolute performance.now() time past which queued encoder work is abandoned;
-   * signal: aborted when the client has gone, which drops its queued work at once.
+   * cancel: its signal is aborted when the client has gone, which drops its queued work at once
+   * (read only when work is queued: a cache-hit rank never makes one).
    */
-  async rank(req: RankRequest, deadline?: number, signal?: AbortSignal): Promise<RankResponse> {
-    return this.response(await this.answer(req, deadline, signal));
+  async rank(req: RankRequest, deadline?: number, cancel?: Cancellation): Promise<RankResponse> {
+    return this.response(await this.answer(req, deadline, cancel));
   }
 
   /** The response of an answer, its items as objects (gRPC, protobuf bodies, eval). */
@@ -88,7 +90,7 @@ export class RankService {
   }
 
   /** What rank() answers, before its items are made objects or bytes. */
-  async answer(req: RankRequest, deadline?: number, signal?: AbortSignal): Promise<RankAnswer> {
+  async answer(req: RankRequest, deadline?: number, cancel?: Cancellation): Promise<RankAnswer> {
     if (req.k !== undefined && (!Number.isInteger(req.k) || req.k < 1 || req.k > MAX_K)) throw invalid("k", `must be an integer from 1 to ${MAX_K}`);
     const k = req.k ?? DEFAULT_K;
     const maxHistory = this.encoders.bundle.manifest.userInput.maxHistory;
@@ -96,21 +98,29 @@ export class RankService {
     let stop = this.metrics.stage("history_lookup");
     const unknownHistory: string[] = [];
     const knownAll: string[] = [];
-    for (const id of req.history) (this.catalog.has(id) ? knownAll : unknownHistory).push(id);
-    const known = knownAll.slice(-maxHistory);
-    const slots = known.map((id) => this.catalog.slotOf(id)!);
+    const slotsAll: number[] = [];
+    for (const id of req.history) {
+      const slot = this.catalog.slotOf(id);
+      if (slot === undefined) unknownHistory.push(id);
+      else {
+        knownAll.push(id);
+        slotsAll.push(slot);
+      }
+    }
+    const known = knownAll.length > maxHistory ? knownAll.slice(-maxHistory) : knownAll;
+    const slots = slotsAll.length > maxHistory ? slotsAll.slice(-maxHistory) : slotsAll;
     stop();
 
     const filter: SearchFilter = {};
     if (req.filter?.categories?.length) filter.categories = new Set(req.filter.categories);
     if (req.filter?.maxAgeHours !== undefined) filter.publishedAfter = Date.now() - req.filter.maxAgeHours * 3600_000;
-    if (req.excludeHistory !== false) filter.exclude = new Set(knownAll.map((id) => this.catalog.slotOf(id)!));
+    if (req.excludeHistory !== false) filter.exclude = new Set(slotsAll);
 
     const coldStart = known.length === 0;
     let user: UserVector | null = null;
     let userCache: RankResponse["userCache"] = "none";
     if (!coldStart) {
-      const r = await this.userVector(req.userId, known, slots, deadline, signal);
+      const r = await this.userVector(req.userId, known, slots, deadline, cancel);
       user = r.user;
       userCache = r.hit ? "hit" : "miss";
     } else {
