@@ -23,6 +23,8 @@ const ITEMS = '"items":[]';
 const ID_KEY = Buffer.from('{"id":"');
 const NEWS_ID = Buffer.from('{"newsId":');
 const SCORE = Buffer.from(',"score":');
+/** Where a stored text starts relative to its item in the output: {"newsId": is longer than {"id": by this. */
+const SHIFT = NEWS_ID.length - (ID_KEY.length - 1);
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
@@ -82,14 +84,18 @@ export function rankJson(a: RankAnswer, catalog: StoredItems, itemOf: (h: Scored
       continue;
     }
     const end = ends[i]!;
-    o += NEWS_ID.copy(out, o);
-    // The id's JSON string, from its opening quote.
-    out.set(raw.subarray(ID_KEY.length - 1, end), o);
-    o += end - ID_KEY.length + 1;
-    o += SCORE.copy(out, o);
-    o += out.write(scores[i]!, o, "latin1");
-    out.set(raw.subarray(end), o);
-    o += raw.length - end;
+    const score = scores[i]!;
+    // The stored text whole, placed so that its id's string (from the opening quote) follows
+    // {"newsId": and its first bytes are then overwritten by that key; the rest after the id
+    // moved on to make room for the score (no view of the stored text is made).
+    const at = o + SHIFT;
+    out.set(raw, at);
+    const gap = SCORE.length + score.length;
+    out.copyWithin(at + end + gap, at + end, at + raw.length);
+    NEWS_ID.copy(out, o);
+    SCORE.copy(out, at + end);
+    out.write(score, at + end + SCORE.length, "latin1");
+    o = at + raw.length + gap;
   }
   o += out.write(close, o);
   return o === size ? out : out.subarray(0, o);
