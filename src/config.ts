@@ -61,7 +61,7 @@ export const ConfigSchema = Type.Object(
       8,
       4096,
       1000,
-      "HNSW search beam, recall against latency. Left at its default, the beam is one per 50 catalog items between 100 and this (measured: recall@10 >= 0.95 from 5,000 to 100,000 news); set here, it is used as is and outranks a tuned snapshot's (benchmarks/RESULTS.md)",
+      "HNSW search beam, recall against latency. Left at its default, the beam is one per 50 catalog items between 100 and this up to 100,000 items, and this grows by half per tenfold beyond (1500 at a million) (measured: recall@10 >= 0.95 from 5,000 to 1,000,000 news); set here, it is used as is and outranks a tuned snapshot's (benchmarks/RESULTS.md)",
     ),
     exactMaxItems: Int(0, 10_000_000, 2000, "catalogs up to this size are searched exactly"),
     indexWorkers: Int(0, 64, 2, "worker threads that hold the HNSW graphs and run every graph search, off the event loop (0: on the main thread, as tools do)"),

@@ -27,14 +27,22 @@ export interface HnswParams {
 }
 
 /**
- * The default beam for a catalog of `live` items: one per 50 items, at least 100, at most `cap`.
- * Measured with `newsrec tune` on the default bundle (uniform histories, the pessimistic bound),
- * the beam that reaches recall@10 0.95 was about 100 at 5,000 items (0.983), 300 at 20,000
- * (0.972; 200 gave 0.943) and 1,000 at 100,000 (0.954): this rule stays at or above each.
+ * The default beam for a catalog of `live` items: one per 50 items, at least 100, at most `cap`
+ * up to 100,000 items, and above that a cap that grows by half for every tenfold (1.5 × cap at a
+ * million). Measured with `newsrec tune` on the default bundle (uniform histories, the
+ * pessimistic bound), the beam that reaches recall@10 0.95 was about 100 at 5,000 items (0.983),
+ * 300 at 20,000 (0.972; 200 gave 0.943) and 1,000 at 100,000 (0.954); at a million, in graphs
+ * of 100,000 (newsrec embed's default), 1,000 gave 0.960 and 1,500 0.978 (newsrec tune
+ * --keep-graph; 0.941 at 1,000 by a server's recall monitor on other users: benchmarks/RESULTS.md).
+ * Beyond a million the growth is extrapolated, not measured.
  */
 export function autoBeam(live: number, cap: number): number {
-  return Math.min(cap, Math.max(100, Math.ceil(live / 50)));
+  const top = live > 100_000 ? Math.min(MAX_BEAM, Math.round(cap * (1 + 0.5 * Math.log10(live / 100_000)))) : cap;
+  return Math.min(top, Math.max(100, Math.ceil(live / 50)));
 }
+
+/** The largest beam the size-aware default reaches (the config's efSearch maximum). */
+const MAX_BEAM = 4096;
 
 export class HnswIndex {
   private index: HnswLib.HierarchicalNSW;
