@@ -20,19 +20,25 @@ const NEWS = 3000; // above exactMaxItems (2000), so the server searches the gra
 const QUERIES = 60;
 const TARGET = 0.9;
 
+/** A snapshot of NEWS demo news (seed `seed`) embedded into dir/snap by the CLI, with embed's extra arguments. */
+function embedDemo(dir: string, seed: number, ...args: string[]): string {
+  const newsFile = join(dir, "news.jsonl");
+  writeFileSync(
+    newsFile,
+    demoNews(NEWS, seed)
+      .map((n) => `${JSON.stringify(n)}\n`)
+      .join(""),
+  );
+  const snap = join(dir, "snap");
+  const e = cli("embed", "--news", newsFile, "--out", snap, "--workers", "1", ...args);
+  assert.equal(e.status, 0, e.stderr);
+  return snap;
+}
+
 test("newsrec tune writes the cheapest setting meeting the target into the snapshot, and the server searches with it", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tune-"));
   try {
-    const newsFile = join(dir, "news.jsonl");
-    writeFileSync(
-      newsFile,
-      demoNews(NEWS, 5)
-        .map((n) => `${JSON.stringify(n)}\n`)
-        .join(""),
-    );
-    const snap = join(dir, "snap");
-    const e = cli("embed", "--news", newsFile, "--out", snap, "--workers", "1");
-    assert.equal(e.status, 0, e.stderr);
+    const snap = embedDemo(dir, 5);
     // efConstruction 64 differs from embed's default, so the chosen graph must be rebuilt.
     const r = cli("tune", "--snapshot", snap, "--queries", String(QUERIES), "--target-recall", String(TARGET), "--grid", "m=8,16;efc=64;ef=10,40,200");
     assert.equal(r.status, 0, r.stderr);
@@ -153,16 +159,7 @@ test("newsrec tune on a FUM snapshot samples FUM user vectors from the token ids
 test("newsrec tune --keep-graph sweeps efSearch on a sharded snapshot's own graphs, builds nothing, and writes the beam", () => {
   const dir = mkdtempSync(join(tmpdir(), "tune-keep-"));
   try {
-    const newsFile = join(dir, "news.jsonl");
-    writeFileSync(
-      newsFile,
-      demoNews(NEWS, 6)
-        .map((n) => `${JSON.stringify(n)}\n`)
-        .join(""),
-    );
-    const snap = join(dir, "snap");
-    const e = cli("embed", "--news", newsFile, "--out", snap, "--workers", "1", "--shards", "2");
-    assert.equal(e.status, 0, e.stderr);
+    const snap = embedDemo(dir, 6, "--shards", "2");
     const graphs = ["index-0.hnsw", "index-1.hnsw"].map((f) => readFileSync(join(snap, f)));
     const before = checkSnapshot(snap);
     const r = cli(

@@ -96,6 +96,10 @@ describe("pre-training (PTUM, UserBERT, PUNR) and FUM: pretrain.py → train.py 
     return json;
   }
 
+  /** train.py for one epoch from a checkpoint pretrain() wrote. */
+  const fineTune = (arch: string, checkpoint: string, out: string) =>
+    ok("train.py", ["--train", trainDir, "--valid", validDir, "--out", out, "--arch", arch, "--init", checkpoints[checkpoint]!, "--epochs", "1", ...common]);
+
   for (const [objective, arch, tasks] of [
     ["ptum", "hierarchical", ["mbp", "nbp"]],
     ["userbert", "hierarchical", ["mbp", "bsm"]],
@@ -105,21 +109,7 @@ describe("pre-training (PTUM, UserBERT, PUNR) and FUM: pretrain.py → train.py 
       const summary = pretrain(objective, arch);
       assert.deepEqual(Object.keys(summary.losses).sort(), [...tasks].sort());
       const out = join(work, `bundle-${objective}`);
-      const { json: metrics, stderr } = ok("train.py", [
-        "--train",
-        trainDir,
-        "--valid",
-        validDir,
-        "--out",
-        out,
-        "--arch",
-        arch,
-        "--init",
-        checkpoints[`${objective}-${arch}`]!,
-        "--epochs",
-        "1",
-        ...common,
-      ]);
+      const { json: metrics, stderr } = fineTune(arch, `${objective}-${arch}`, out);
       assert.match(stderr, new RegExp(`encoders from .*: ${objective} `));
       // The checkpoint's settings, not the trainer's defaults (dimension 64).
       const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
@@ -138,21 +128,7 @@ describe("pre-training (PTUM, UserBERT, PUNR) and FUM: pretrain.py → train.py 
   test("fum: ptum pre-training, fine-tuning and export; ONNX and FUM tokenizer inputs match PyTorch; eval reproduces the trainer", async () => {
     pretrain("ptum", "fum");
     const out = join(work, "bundle-fum");
-    const { json: metrics } = ok("train.py", [
-      "--train",
-      trainDir,
-      "--valid",
-      validDir,
-      "--out",
-      out,
-      "--arch",
-      "fum",
-      "--init",
-      checkpoints["ptum-fum"]!,
-      "--epochs",
-      "1",
-      ...common,
-    ]);
+    const { json: metrics } = fineTune("fum", "ptum-fum", out);
     const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
     assert.equal(manifest.architecture, "fum");
     assert.deepEqual(manifest.encoders.user.tokens, { fields: ["title", "category"], maxLength: 16, maxNews: 10 });
