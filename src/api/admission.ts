@@ -48,34 +48,14 @@ export class Admission {
     this.counts[transport]++;
     if (this.inFlight >= this.limit) this.fullSince = this.now();
     this.onChange(transport, this.counts[transport]);
-    let abort: AbortController | null = null;
-    let gone = false;
-    let held = true;
-    const release = () => {
-      if (!held) return;
-      held = false;
-      this.counts[transport]--;
-      this.lastRelease = this.now();
-      this.onChange(transport, this.counts[transport]);
-    };
-    return {
-      transport,
-      get signal() {
-        if (!abort) {
-          abort = new AbortController();
-          if (gone) abort.abort(GONE());
-        }
-        return abort.signal;
-      },
-      release,
-      abandon: () => {
-        if (held && !gone) {
-          gone = true;
-          abort?.abort(GONE());
-        }
-        release();
-      },
-    };
+    return new Slot(this, transport);
+  }
+
+  /** A slot given back (Slot.release, once per slot). */
+  leave(transport: Transport): void {
+    this.counts[transport]--;
+    this.lastRelease = this.now();
+    this.onChange(transport, this.counts[transport]);
   }
 
   /**
@@ -84,5 +64,39 @@ export class Admission {
    */
   wedged(ms: number): boolean {
     return this.inFlight >= this.limit && this.now() - Math.max(this.lastRelease, this.fullSince) > ms;
+  }
+}
+
+/** A taken slot; a class rather than closures, since one is made per request. */
+class Slot implements Ticket {
+  private abort: AbortController | null = null;
+  private gone = false;
+  private held = true;
+
+  constructor(
+    private readonly admission: Admission,
+    readonly transport: Transport,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.abort) {
+      this.abort = new AbortController();
+      if (this.gone) this.abort.abort(GONE());
+    }
+    return this.abort.signal;
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.admission.leave(this.transport);
+  }
+
+  abandon(): void {
+    if (this.held && !this.gone) {
+      this.gone = true;
+      this.abort?.abort(GONE());
+    }
+    this.release();
   }
 }

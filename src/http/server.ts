@@ -9,6 +9,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { App } from "../app.ts";
 import type { Ticket } from "../api/admission.ts";
+import { useJsonBodyParser } from "./json-body.ts";
 import { whenResponseEnds } from "./response-end.ts";
 import { createApi, type Inputs, type Method } from "../api/operations.ts";
 import { decodeBody } from "../api/requests.ts";
@@ -57,6 +58,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   f.server.maxConnections = config.maxConnections;
   // JSON only: without this, fastify would parse text/plain and answer 400 instead of 415.
   f.removeContentTypeParser("text/plain");
+  useJsonBodyParser(f);
   // application/x-protobuf bodies carry the gRPC request message of the route's operation; once
   // decoded they are parsed like gRPC's (proto3 defaults, then the same schemas as JSON).
   f.addContentTypeParser(PROTOBUF, { parseAs: "buffer" }, (req, body, done) => {

@@ -78,25 +78,32 @@ export async function onnxExactEach(catalog: ExactCatalog, run: TopKRun, asks: E
 }
 
 /**
- * Exact top-k asks made in one turn of the event loop, run as one batch: one hand-over to the
- * worker and one matrix product for all of them (a batch of queries costs the graph far less
- * than as many runs of one: benchmarks/RESULTS.md, "Exact scoring"). Under load, the requests
- * parsed in one turn share a run; a lone ask waits only for the end of its turn.
+ * Exact top-k asks batched while the workers are busy. An ask made while fewer than
+ * `maxRuns()` runs are in flight goes at the end of its turn of the event loop, with the others
+ * made in that turn; asks made while every run slot is taken wait for the next run to come back
+ * and then go together. A worker answers runs one at a time anyway, so waiting here costs an
+ * ask no time, and under load one hand-over to the worker and one matrix product serve many
+ * requests (a batch of queries costs the graph far less than as many runs of one, and each
+ * hand-over costs the main thread a message each way: benchmarks/RESULTS.md, "Exact scoring",
+ * "Cache-hit hot path").
  */
 export class ExactBatcher {
   private pending: { ask: ExactAsk; resolve: (r: Scored[]) => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
+  private running = 0;
 
   constructor(
     private readonly catalog: ExactCatalog,
     private readonly run: TopKRun,
+    /** Runs in flight at once (the live encoder workers). */
+    private readonly maxRuns: () => number = () => 1,
     private readonly maxBatch = 64,
   ) {}
 
   topK(query: Float32Array, k: number, exclude?: ReadonlySet<number>): Promise<Scored[]> {
     return new Promise((resolve, reject) => {
       this.pending.push({ ask: { query, k, exclude }, resolve, reject });
-      if (!this.scheduled) {
+      if (!this.scheduled && this.running < Math.max(1, this.maxRuns())) {
         this.scheduled = true;
         setImmediate(() => this.flush());
       }
@@ -105,18 +112,23 @@ export class ExactBatcher {
 
   private flush(): void {
     this.scheduled = false;
-    const all = this.pending;
-    this.pending = [];
-    for (let i = 0; i < all.length; i += this.maxBatch) {
-      const batch = all.slice(i, i + this.maxBatch);
+    const slots = Math.max(1, this.maxRuns());
+    while (this.pending.length && this.running < slots) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      this.running++;
       onnxExactEach(
         this.catalog,
         this.run,
         batch.map((p) => p.ask),
-      ).then(
-        (rs) => batch.forEach((p, j) => p.resolve(rs[j]!)),
-        (err) => batch.forEach((p) => p.reject(err)),
-      );
+      )
+        .then(
+          (rs) => batch.forEach((p, j) => p.resolve(rs[j]!)),
+          (err) => batch.forEach((p) => p.reject(err)),
+        )
+        .finally(() => {
+          this.running--;
+          if (this.pending.length && !this.scheduled) this.flush();
+        });
     }
   }
 }

@@ -183,7 +183,7 @@ export class Encoders {
     const [query, , kIn] = TOPK_IO.inputs;
     const out = await this.pool.run(
       "topk",
-      // A copy: the pool transfers feeds, and the caller's array may be a cached user vector or a view of the catalog.
+      // A copy: the pool may transfer feeds, and the caller's array may be a cached user vector or a view of the catalog.
       {
         [query]: { kind: "float32", data: queries.slice(0, batch * matrix.dim), dims: [batch, matrix.dim] },
         [kIn]: { kind: "int64", data: BigInt64Array.of(BigInt(k)), dims: [1] },

@@ -62,3 +62,10 @@ export async function runSession(
   }
   return out;
 }
+
+/**
+ * Feeds and outputs at least this large are transferred rather than copied. Below it a copy is
+ * cheaper than a transfer (which detaches the sender's buffer and makes the receiver a new one),
+ * and most runs of a server are a few vectors.
+ */
+export const TRANSFER_MIN_BYTES = 64 * 1024;

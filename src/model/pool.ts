@@ -10,7 +10,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { NewsrecError } from "../errors.ts";
-import type { Feed, Provider } from "./onnx.ts";
+import { type Feed, type Provider, TRANSFER_MIN_BYTES } from "./onnx.ts";
 import type { WorkerHello, WorkerInit, WorkerReply, WorkerRequest } from "./worker.ts";
 import type { SharedMatrix } from "../index/shared-matrix.ts";
 
@@ -42,13 +42,16 @@ interface Member {
   alive: boolean;
   inFlight: number;
   startedAt: number;
+  /** The catalog matrix's vectors this worker was last handed (a run sends the matrix only when it changes). */
+  matrixSent: Float32Array | null;
 }
 
 interface Run {
   resolve: (o: Outputs) => void;
   reject: (e: Error) => void;
   member: Member;
-  timer: NodeJS.Timeout;
+  /** performance.now() when sent: the watchdog's reference. */
+  sentAt: number;
 }
 
 /**
@@ -62,6 +65,8 @@ export class WorkerPool {
   /** Deaths in a row per slot (the backoff exponent). */
   private readonly failures: number[];
   private readonly restartTimers = new Set<NodeJS.Timeout>();
+  /** Checks the oldest run in flight against runTimeoutMs (one timer for the pool, not one per run). */
+  private readonly watchdog: NodeJS.Timeout;
   /** Workers still starting, so that close() can end them too. */
   private readonly starting = new Set<Worker>();
   private readonly pending = new Map<number, Run>();
@@ -84,6 +89,8 @@ export class WorkerPool {
     this.url = o.entry ?? DEFAULT_ENTRY;
     this.runTimeoutMs = o.runTimeoutMs ?? 30_000;
     this.restartDelayMs = o.restartDelayMs ?? 100;
+    this.watchdog = setInterval(() => this.checkHung(), Math.max(10, Math.min(1000, this.runTimeoutMs / 4)));
+    this.watchdog.unref();
   }
 
   static async start(size: number, init: WorkerInit, o: PoolOptions): Promise<WorkerPool> {
@@ -139,12 +146,36 @@ export class WorkerPool {
     const m = member!;
     const id = this.nextId++;
     m.inFlight++;
+    const req: WorkerRequest = { id, encoder, feeds, outputs };
+    if (matrix) {
+      // The shared buffers go to a worker once (posting them is most of a small run's cost); then only the row count.
+      req.rows = matrix.rows;
+      if (m.matrixSent !== matrix.vectors) {
+        req.matrix = { vectors: matrix.vectors, stamps: matrix.stamps, dim: matrix.dim };
+        m.matrixSent = matrix.vectors;
+      }
+    }
+    const transfer: ArrayBuffer[] = [];
+    for (const name in feeds) {
+      const buffer = feeds[name]!.data.buffer as ArrayBuffer;
+      if (buffer.byteLength >= TRANSFER_MIN_BYTES) transfer.push(buffer);
+    }
     return new Promise<Outputs>((resolve, reject) => {
-      const timer = setTimeout(() => this.hung(m), this.runTimeoutMs);
-      this.pending.set(id, { resolve, reject, member: m, timer });
-      const transfer = Object.values(feeds).map((f) => f.data.buffer as ArrayBuffer);
-      m.worker.postMessage({ id, encoder, feeds, outputs, ...(matrix ? { matrix } : {}) } satisfies WorkerRequest, transfer);
+      this.pending.set(id, { resolve, reject, member: m, sentAt: performance.now() });
+      m.worker.postMessage(req, transfer);
     });
+  }
+
+  /** The oldest run in flight (runs are kept in the order sent) past runTimeoutMs marks its worker hung. */
+  private checkHung(): void {
+    const now = performance.now();
+    for (const [id, run] of this.pending) {
+      if (now - run.sentAt < this.runTimeoutMs) return;
+      // Retiring the worker fails and removes each of its runs, this one included (a Map's
+      // iteration skips entries deleted meanwhile).
+      if (run.member.alive) this.hung(run.member);
+      else if (this.pending.delete(id)) run.reject(new NewsrecError("UNAVAILABLE", `encoder worker ${run.member.threadId} is gone; retry`));
+    }
   }
 
   /** Starts the worker of one slot and waits for its sessions to open. */
@@ -177,7 +208,7 @@ export class WorkerPool {
     }
     if (logHello) for (const l of hello.logs) this.o.log(l);
     this.provider = hello.provider;
-    const m: Member = { worker, threadId: worker.threadId, slot, alive: true, inFlight: 0, startedAt: performance.now() };
+    const m: Member = { worker, threadId: worker.threadId, slot, alive: true, inFlight: 0, startedAt: performance.now(), matrixSent: null };
     worker.on("message", (r: WorkerReply) => this.onReply(r));
     const name = `encoder worker ${m.threadId}`;
     // The error's own text goes to the log only: clients see that the worker died, not its internals.
@@ -191,7 +222,6 @@ export class WorkerPool {
     const p = this.pending.get(r.id);
     if (!p) return;
     this.pending.delete(r.id);
-    clearTimeout(p.timer);
     p.member.inFlight--;
     if ("error" in r) p.reject(new Error(`encoder failed: ${r.error}`));
     else p.resolve(r.outputs);
@@ -216,7 +246,6 @@ export class WorkerPool {
     for (const [id, p] of this.pending) {
       if (p.member !== m) continue;
       this.pending.delete(id);
-      clearTimeout(p.timer);
       p.reject(err);
     }
     m.inFlight = 0;
@@ -258,6 +287,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.watchdog);
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
     for (const w of this.waiters.splice(0)) w.reject(new NewsrecError("UNAVAILABLE", "encoders are closed"));

@@ -3,7 +3,7 @@
  * pool sends it, so inference never blocks the main thread's event loop.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { openSession, runSession, type Feed, type LoadedSession, type Provider } from "./onnx.ts";
+import { openSession, runSession, TRANSFER_MIN_BYTES, type Feed, type LoadedSession, type Provider } from "./onnx.ts";
 import { MatrixMirror, type SharedMatrix } from "../index/shared-matrix.ts";
 import { TOPK_IO } from "./scoring.ts";
 
@@ -29,8 +29,14 @@ export interface WorkerRequest {
   encoder: "news" | "user" | "topk";
   feeds: Record<string, Feed>;
   outputs: string[];
-  /** topk: the catalog's shared matrix, fed as the graph's matrix input from this worker's mirror. */
-  matrix?: SharedMatrix;
+  /**
+   * topk: the catalog's shared matrix, fed as the graph's matrix input from this worker's
+   * mirror. Sent when it differs from the last one this worker was handed (the pool remembers);
+   * otherwise the worker uses that one.
+   */
+  matrix?: Omit<SharedMatrix, "rows">;
+  /** topk: the matrix's rows in use now. */
+  rows?: number;
 }
 
 export type WorkerReply = { id: number; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> } | { id: number; error: string };
@@ -45,6 +51,7 @@ async function start(): Promise<void> {
   let user: LoadedSession;
   let topk: LoadedSession | null;
   const mirror = new MatrixMirror();
+  let matrix: Omit<SharedMatrix, "rows"> | null = null;
   try {
     news = await openSession(init.newsModel, init.newsFile, opts);
     user = init.userModel === init.newsModel ? news : await openSession(init.userModel, init.userFile, opts);
@@ -60,12 +67,15 @@ async function start(): Promise<void> {
     try {
       if (req.encoder === "topk") {
         if (!topk) throw new Error("no exact-scoring graph is loaded");
+        if (req.matrix) matrix = req.matrix;
+        if (!matrix || req.rows === undefined) throw new Error("a topk run without its matrix");
+        const m = { ...matrix, rows: req.rows };
         // The catalog's rows as a plain array (onnxruntime refuses shared memory), copying only rows written since the last run.
-        req.feeds[TOPK_IO.inputs[1]] = { kind: "float32", data: mirror.sync(req.matrix!), dims: [req.matrix!.rows, req.matrix!.dim] };
+        req.feeds[TOPK_IO.inputs[1]] = { kind: "float32", data: mirror.sync(m), dims: [m.rows, m.dim] };
       }
       const s = req.encoder === "topk" ? topk!.session : req.encoder === "news" ? news.session : user.session;
       const outputs = await runSession(s, req.feeds, req.outputs);
-      const transfer = Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer);
+      const transfer = Object.values(outputs).flatMap((o) => (o.data.byteLength >= TRANSFER_MIN_BYTES ? [o.data.buffer as ArrayBuffer] : []));
       parentPort!.postMessage({ id: req.id, outputs } satisfies WorkerReply, transfer);
     } catch (err) {
       // Whatever was thrown, the pool gets an answer: a throw here would kill the thread.

@@ -31,7 +31,11 @@ export class RankService {
     /** Unfiltered retrieves on catalogs up to this size are exact, in a worker (0: never). */
     private readonly workerExactMaxItems = 0,
   ) {
-    this.exact = new ExactBatcher(catalog, (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m));
+    this.exact = new ExactBatcher(
+      catalog,
+      (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m),
+      () => this.encoders.alive,
+    );
   }
 
   /** Whole-catalog exact retrieves, batched per turn of the event loop. */

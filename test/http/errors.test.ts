@@ -37,7 +37,8 @@ describe("every error of the catalogue over HTTP", () => {
   }
 
   test("malformed JSON and prototype-pollution keys are 400", async () => {
-    for (const raw of ['{"history": [', '{"history": [], "__proto__": {"x": 1}}', '{"history": [], "constructor": {"prototype": {"x": 1}}}', ""]) {
+    const escaped = ['{"history": [], "\\u005f\\u005fproto__": {"x": 1}}', '{"history": [], "\\u0063onstructor": {"prototype": {"x": 1}}}'];
+    for (const raw of ['{"history": [', '{"history": [], "__proto__": {"x": 1}}', '{"history": [], "constructor": {"prototype": {"x": 1}}}', "", ...escaped]) {
       const r = await post(`${s.url}/rank`, raw);
       assert.equal(r.status, 400, raw);
       assert.equal(r.body.error.code, "INVALID_ARGUMENT");

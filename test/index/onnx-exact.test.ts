@@ -109,3 +109,32 @@ test("asks made together are run as one batch, each with its own k and exclusion
   await batcher.topK(queries[1]!, 5);
   assert.equal(runs, 3);
 });
+
+test("asks made while every run slot is taken wait for a run to come back, then go as one batch", async () => {
+  const batches: number[] = [];
+  const gates: (() => void)[] = [];
+  // Each run is held until the test lets it go, as a busy worker would hold it.
+  const gated = (q: Float32Array, b: number, k: number, m: Catalog["matrix"]) => {
+    batches.push(b);
+    return new Promise<Awaited<ReturnType<typeof run>>>((resolve) => gates.push(() => resolve(run(q, b, k, m))));
+  };
+  const turn = () => new Promise((r) => setImmediate(r));
+  for (const slots of [1, 2]) {
+    batches.length = 0;
+    gates.length = 0;
+    const batcher = new ExactBatcher(catalog, gated, () => slots);
+    const answers: Promise<Awaited<ReturnType<ExactBatcher["topK"]>>>[] = [];
+    for (let i = 0; i < 2 + slots; i++) {
+      answers.push(batcher.topK(queries[i]!, 10));
+      await turn();
+    }
+    assert.deepEqual(batches, Array(slots).fill(1), `${slots} slot(s): one run per slot while they are taken`);
+    gates.shift()!();
+    await answers[0];
+    await turn();
+    assert.deepEqual(batches, [...Array(slots).fill(1), 2], `${slots} slot(s): the two asks that waited went together`);
+    while (gates.length) gates.shift()!();
+    const got = await Promise.all(answers);
+    got.forEach((r, i) => sameTopK(r, catalog.exactSearch(queries[i]!, 10), `${slots} slot(s), ask ${i}`));
+  }
+});
