@@ -5,6 +5,10 @@
  * metadata bytes as stored). The served layouts: one graph replicated in two index workers
  * (the default) and two graphs sharded over them.
  *
+ * Each snapshot is served twice: with the defaults, and with the exact scorer's vectors mirrored in
+ * the encoder worker whatever their size (--exact-mirror-max-bytes 2^40, as before streaming):
+ * resident memory and the time a sampled retrieve takes with its exact recomputation, side by side.
+ *
  * Each served layout also answers BENCH_QUERIES retrieves of users with histories of 10 to 50
  * random items (uniform: the pessimistic user model of benchmarks/recall.ts), each recomputed
  * exactly by the server's own recall monitor (newsrec_retrieval_recall): the served defaults'
@@ -58,7 +62,10 @@ function measured(args: string[]): Promise<{ seconds: number; peakMiB: number }>
 const post = (url: string, body: unknown) =>
   fetch(`${url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
-async function served(args: string[], queries = 0): Promise<{ startSeconds: number; rssMiB: number; recall: number; samples: number }> {
+async function served(
+  args: string[],
+  queries = 0,
+): Promise<{ startSeconds: number; rssMiB: number; recall: number; samples: number; sampledRetrieveMs: number }> {
   const t0 = performance.now();
   const c = await startChild([
     "serve",
@@ -85,6 +92,7 @@ async function served(args: string[], queries = 0): Promise<{ startSeconds: numb
   const measured = () => metric(c.url, "newsrec_retrieval_recall_samples_total", 'result="measured"').then((x) => (Number.isNaN(x) ? 0 : x));
   const before = await measured();
   let done = before;
+  const t1 = performance.now();
   for (let q = 0; q < queries; q++) {
     const history = Array.from({ length: 10 + Math.floor(rand() * 41) }, () => `N${1 + Math.floor(rand() * NEWS)}`);
     if (!(await post(c.url, { userId: `recall${q}`, history })).ok) throw new Error("a retrieve failed");
@@ -95,9 +103,10 @@ async function served(args: string[], queries = 0): Promise<{ startSeconds: numb
     }
     done = await measured();
   }
+  const sampledRetrieveMs = queries ? (performance.now() - t1) / queries : NaN;
   const recall = queries ? await metric(c.url, "newsrec_retrieval_recall") : NaN;
   await c.stop();
-  return { startSeconds, rssMiB: rss, recall, samples: done - before };
+  return { startSeconds, rssMiB: rss, recall, samples: done - before, sampledRetrieveMs };
 }
 
 /** Resident MiB of a snapshot's parts, each loaded alone in a process of its own (catalog-parts.ts). */
@@ -127,6 +136,7 @@ interface Column {
   embed: { seconds: number; peakMiB: number };
   graphFilesMiB: number;
   serve: Awaited<ReturnType<typeof served>>;
+  mirrored: Awaited<ReturnType<typeof served>>;
   parts: ReturnType<typeof parts>;
 }
 const columns: Column[] = [];
@@ -145,12 +155,16 @@ for (const asked of GRAPHS) {
   say(`embed (${asked}) into ${shards} graph(s): ${embed.seconds.toFixed(1)} s, peak ${embed.peakMiB.toFixed(0)} MiB`);
   const layout = shards === 1 ? "replicated" : "sharded";
   const serve = await served(["--snapshot", snap], QUERIES);
-  say(`${layout}: start-up ${serve.startSeconds.toFixed(1)} s, ${serve.rssMiB.toFixed(0)} MiB, recall@10 ${serve.recall} over ${serve.samples} samples`);
+  say(
+    `${layout}: start-up ${serve.startSeconds.toFixed(1)} s, ${serve.rssMiB.toFixed(0)} MiB, recall@10 ${serve.recall} over ${serve.samples} samples, ${serve.sampledRetrieveMs.toFixed(0)} ms per sampled retrieve`,
+  );
+  const mirrored = await served(["--snapshot", snap, "--exact-mirror-max-bytes", String(2 ** 40)], Math.min(QUERIES, 100));
+  say(`${layout}, mirrored: ${mirrored.rssMiB.toFixed(0)} MiB, ${mirrored.sampledRetrieveMs.toFixed(0)} ms per sampled retrieve`);
   const files = graphFiles(shards);
   const graphFilesMiB = files.reduce((a, f) => a + MiB_(join(snap, f)), 0);
   const p = parts(snap, files);
   say(`${layout} parts: ${JSON.stringify(p)}`);
-  columns.push({ asked, shards, layout, embed, graphFilesMiB, serve, parts: p });
+  columns.push({ asked, shards, layout, embed, graphFilesMiB, serve, mirrored, parts: p });
 }
 
 const m = JSON.parse(readFileSync(join(dir, `snap-${GRAPHS[0]}`, "manifest.json"), "utf8"));
@@ -176,6 +190,9 @@ console.log(
     row(`recall@10 of ${QUERIES} retrieves (server's recall monitor, exact recomputation)`, (c) => `${c.serve.recall.toFixed(3)} (${c.serve.samples} samples)`),
     row("served resident, MiB", (c) => f(c.serve.rssMiB)),
     row(`served resident less an empty server's (${f(empty.rssMiB)} MiB), MiB`, (c) => f(c.serve.rssMiB - empty.rssMiB)),
+    row("a sampled retrieve with its exact recomputation (vectors streamed through the encoder worker), ms", (c) => c.serve.sampledRetrieveMs.toFixed(0)),
+    row("served resident with the vectors mirrored in the encoder worker (--exact-mirror-max-bytes 2^40), MiB", (c) => f(c.mirrored.rssMiB)),
+    row("a sampled retrieve, vectors mirrored, ms", (c) => c.mirrored.sampledRetrieveMs.toFixed(0)),
     row("parts loaded alone: catalog without its graph (vectors, metadata bytes, ids, columns), MiB", (c) => f(c.parts.catalogWithoutGraphMiB)),
     row(
       "parts loaded alone: the graphs as hnswlib holds them, MiB",

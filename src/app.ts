@@ -56,6 +56,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
     maxQueue: config.maxQueue,
     runTimeoutMs: config.encoderRunTimeoutMs,
     restartDelayMs: config.encoderRestartDelayMs,
+    exactMirrorMaxBytes: config.exactMirrorMaxBytes,
     log,
     onWorkerRestart: () => metrics.encoderRestarts.inc(),
     onWorkersAlive: (n) => metrics.encoderWorkersAlive.set(n),

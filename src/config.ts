@@ -76,6 +76,12 @@ export const ConfigSchema = Type.Object(
       description:
         "replicated: every index worker holds the whole graph and a search asks one (the most throughput; graph memory times indexWorkers); sharded: each worker holds some graphs and a search asks all (graph memory once, builds in parallel, higher recall at the same beam, half the throughput on 2 cores: benchmarks/RESULTS.md)",
     }),
+    exactMirrorMaxBytes: Int(
+      0,
+      2 ** 40,
+      64 * 1024 * 1024,
+      "each encoder worker keeps its own copy of a catalog's vectors up to this size for exact scoring (onnxruntime reads no shared memory); larger catalogs are streamed through an 8 MiB chunk per exact run: less memory, slower exact runs (recall monitor, tune)",
+    ),
     workerExactMaxItems: Int(
       0,
       10_000_000,

@@ -64,6 +64,13 @@ export class MatrixMirror {
   /** Rows copied by the last sync (diagnostics, tests). */
   copiedRows = 0;
 
+  /** Drops the copy (a matrix grown past what is mirrored). */
+  clear(): void {
+    this.id = 0;
+    this.data = new Float32Array(0);
+    this.stamps = new Int32Array(0);
+  }
+
   /** The matrix's [rows, dim] as a plain (non-shared) Float32Array that onnxruntime accepts. */
   sync(m: SharedMatrix): Float32Array {
     const id = m.stamps[ID]!;

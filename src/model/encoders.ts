@@ -33,6 +33,10 @@ export interface EncoderOptions {
   onWorkersAlive?: (alive: number) => void;
   /** The exact-scoring graph's bytes (default: the shipped models/scoring/topk.onnx; null: none). */
   topkModel?: Uint8Array | null;
+  /** Exact scoring keeps a copy of a catalog matrix up to this size in each worker and streams larger ones (model/topk-run.ts). */
+  exactMirrorMaxBytes?: number;
+  /** The chunk a streamed matrix goes through (default 8 MiB). */
+  exactChunkBytes?: number;
 }
 
 export type EncoderHealth = { ok: true } | { ok: false; reason: string };
@@ -154,6 +158,8 @@ export class Encoders {
         providers: o.providers,
         intraOpThreads: o.intraOpThreads,
         topkModel,
+        exactMirrorMaxBytes: o.exactMirrorMaxBytes,
+        exactChunkBytes: o.exactChunkBytes,
       },
       {
         log: o.log,

@@ -4,8 +4,9 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { openSession, runSession, TRANSFER_MIN_BYTES, type Feed, type LoadedSession, type Provider } from "./onnx.ts";
-import { MatrixMirror, type SharedMatrix } from "../index/shared-matrix.ts";
+import type { SharedMatrix } from "../index/shared-matrix.ts";
 import { TOPK_IO } from "./scoring.ts";
+import { TopKRunner } from "./topk-run.ts";
 
 /**
  * The encoders come as the bytes the bundle verified, not as paths to open again. When news and
@@ -22,6 +23,10 @@ export interface WorkerInit {
   intraOpThreads: number;
   /** The exact-scoring graph (model/scoring.ts), opened as a third session; null: none. */
   topkModel?: Uint8Array | null;
+  /** Exact scoring mirrors a matrix up to this size and streams larger ones (model/topk-run.ts). */
+  exactMirrorMaxBytes?: number;
+  /** The chunk a streamed matrix goes through. */
+  exactChunkBytes?: number;
 }
 
 export interface WorkerRequest {
@@ -39,7 +44,9 @@ export interface WorkerRequest {
   rows?: number;
 }
 
-export type WorkerReply = { id: number; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> } | { id: number; error: string };
+type WorkerOutputs = Record<string, { data: Float32Array; dims: readonly number[] }>;
+
+export type WorkerReply = { id: number; outputs: WorkerOutputs } | { id: number; error: string };
 
 export type WorkerHello = { ready: true; provider: Provider; logs: string[] } | { ready: false; error: string };
 
@@ -50,7 +57,7 @@ async function start(): Promise<void> {
   let news: LoadedSession;
   let user: LoadedSession;
   let topk: LoadedSession | null;
-  const mirror = new MatrixMirror();
+  let topkRunner: TopKRunner | null = null;
   let matrix: Omit<SharedMatrix, "rows"> | null = null;
   try {
     news = await openSession(init.newsModel, init.newsFile, opts);
@@ -59,22 +66,28 @@ async function start(): Promise<void> {
     topk = init.topkModel ? await openSession(init.topkModel, "topk.onnx", { ...opts, providers: [news.provider] }) : null;
     if (topk && topk.session.inputNames.join() !== TOPK_IO.inputs.join())
       throw new Error(`topk.onnx has inputs ${topk.session.inputNames.join(", ")}, not ${TOPK_IO.inputs.join(", ")}`);
+    if (topk) topkRunner = new TopKRunner(topk.session, init.exactMirrorMaxBytes, init.exactChunkBytes);
   } catch (err) {
     parentPort!.postMessage({ ready: false, error: (err as Error).message } satisfies WorkerHello);
     return;
   }
   parentPort!.on("message", async (req: WorkerRequest) => {
     try {
+      let outputs: WorkerOutputs;
       if (req.encoder === "topk") {
-        if (!topk) throw new Error("no exact-scoring graph is loaded");
+        if (!topkRunner) throw new Error("no exact-scoring graph is loaded");
         if (req.matrix) matrix = req.matrix;
         if (!matrix || req.rows === undefined) throw new Error("a topk run without its matrix");
-        const m = { ...matrix, rows: req.rows };
-        // The catalog's rows as a plain array (onnxruntime refuses shared memory), copying only rows written since the last run.
-        req.feeds[TOPK_IO.inputs[1]] = { kind: "float32", data: mirror.sync(m), dims: [m.rows, m.dim] };
+        const [q, , kIn] = TOPK_IO.inputs;
+        const query = req.feeds[q]!;
+        const batch = query.dims[0]!;
+        const k = Number(req.feeds[kIn]!.data[0]);
+        const a = await topkRunner.run(query.data as Float32Array, batch, k, { ...matrix, rows: req.rows });
+        const [scores, indices] = TOPK_IO.outputs;
+        outputs = { [scores]: { data: a.scores, dims: [batch, k] }, [indices]: { data: a.indices as unknown as Float32Array, dims: [batch, k] } };
+      } else {
+        outputs = await runSession(req.encoder === "news" ? news.session : user.session, req.feeds, req.outputs);
       }
-      const s = req.encoder === "topk" ? topk!.session : req.encoder === "news" ? news.session : user.session;
-      const outputs = await runSession(s, req.feeds, req.outputs);
       const transfer = Object.values(outputs).flatMap((o) => (o.data.byteLength >= TRANSFER_MIN_BYTES ? [o.data.buffer as ArrayBuffer] : []));
       parentPort!.postMessage({ id: req.id, outputs } satisfies WorkerReply, transfer);
     } catch (err) {

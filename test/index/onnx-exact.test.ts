@@ -15,13 +15,18 @@ import { DEFAULT_BUNDLE } from "../helpers.ts";
 
 const TOL = 1e-5;
 let enc: Encoders;
+/** Streams every matrix (none is mirrored) through chunks of 400 rows. */
+let streaming: Encoders;
 let catalog: Catalog;
 let queries: Float32Array[];
 const run = (q: Float32Array, b: number, k: number, m: Catalog["matrix"]) => enc.scoreTopK(q, b, k, m);
+const streamedRun = (q: Float32Array, b: number, k: number, m: Catalog["matrix"]) => streaming.scoreTopK(q, b, k, m);
 
 before(async () => {
   const bundle = loadBundle(DEFAULT_BUNDLE);
-  enc = await Encoders.open(bundle, { workers: 1, intraOpThreads: 1, providers: ["cpu"], maxBatch: 64, maxWaitMs: 1, maxQueue: 1000, log: () => {} });
+  const o = { workers: 1, intraOpThreads: 1, providers: ["cpu" as const], maxBatch: 64, maxWaitMs: 1, maxQueue: 1000, log: () => {} };
+  enc = await Encoders.open(bundle, o);
+  streaming = await Encoders.open(bundle, { ...o, exactMirrorMaxBytes: 0, exactChunkBytes: 400 * bundle.manifest.dimension * 4 });
   catalog = new Catalog(
     bundle.manifest.dimension,
     bundle.manifest.fingerprint,
@@ -37,7 +42,7 @@ before(async () => {
   }
 });
 
-after(() => enc.close());
+after(() => Promise.all([enc.close(), streaming.close()]));
 
 /** Same slots in the same order and scores within TOL, except that items tied within TOL may swap (or change places at the k-th). */
 function sameTopK(onnx: Scored[], js: Scored[], what: string): void {
@@ -81,6 +86,24 @@ test("deleted slots are never returned (k + deleted asked, tombstones dropped); 
   const [top] = await onnxExactTopK(catalog, run, [queries[0]!], 10);
   assert.equal(top![0]!.slot, slot);
   sameTopK(top!, catalog.exactSearch(queries[0]!, 10), "after the upsert");
+});
+
+test("streamed through chunks of 400 rows (a matrix past exactMirrorMaxBytes), the answers are the mirrored run's: k 1 to 900, with deleted slots, exclusions and a reused slot", async () => {
+  assert.ok(catalog.size < 3000, "runs after the deletes above");
+  const exclude = new Set(catalog.exactSearch(queries[1]!, 4).map((r) => r.slot));
+  for (const k of [1, 10, 100, 900]) {
+    const [streamed, mirrored] = await Promise.all([
+      onnxExactTopK(catalog, streamedRun, queries, k, exclude),
+      onnxExactTopK(catalog, run, queries, k, exclude),
+    ]);
+    queries.forEach((q, i) => {
+      sameTopK(streamed[i]!, catalog.exactSearch(q, k, { exclude }), `streamed, k ${k}, query ${i}`);
+      sameTopK(streamed[i]!, mirrored[i]!, `streamed against mirrored, k ${k}, query ${i}`);
+    });
+  }
+  // Runs overlapping in one worker share its chunk buffer one at a time.
+  const many = await Promise.all(queries.map((q) => onnxExactTopK(catalog, streamedRun, [q], 10)));
+  many.forEach(([r], i) => sameTopK(r!, catalog.exactSearch(queries[i]!, 10), `overlapping run ${i}`));
 });
 
 test("a catalog with fewer live items than k returns them all; an empty one returns nothing", async () => {
