@@ -106,7 +106,8 @@ export async function createApp(config: Config, log: (line: string) => void, met
   metrics.recallTarget.set(config.recallTarget);
   await recall.warm(config.workers);
   if (durable || (replicated && config.dataDir)) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;
-  const admission = new Admission(config.maxInFlight, (transport, n) => metrics.inFlight.set({ transport }, n));
+  const admission = new Admission(config.maxInFlight);
+  metrics.inFlightOf = (transport) => admission.inFlightOf(transport);
   // Deadlines end every rank within requestTimeoutMs; a full server that frees no slot for
   // many times that is stuck, not busy.
   const wedgeMs = Math.max(1000, 5 * config.requestTimeoutMs);

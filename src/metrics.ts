@@ -104,11 +104,20 @@ export class Metrics {
       buckets: LATENCY_BUCKETS,
       registers: r,
     });
+    const self = this;
+    // Counted in plain numbers per request (lookups) and added to the counter when scraped.
+    const added = { hit: 0, miss: 0 };
     this.cacheLookups = new client.Counter({
       name: "newsrec_user_cache_lookups_total",
       help: "User-vector cache lookups by result (hit, miss).",
       labelNames: ["result"],
       registers: r,
+      collect() {
+        for (const result of ["hit", "miss"] as const) {
+          this.inc({ result }, self.lookups[result] - added[result]);
+          added[result] = self.lookups[result];
+        }
+      },
     });
     this.cacheEntries = new client.Gauge({ name: "newsrec_user_cache_entries", help: "User vectors in the cache.", registers: r });
     this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
@@ -126,7 +135,6 @@ export class Metrics {
       labelNames: ["cause"],
       registers: r,
     });
-    const self = this;
     this.snapshotAge = new client.Gauge({
       name: "newsrec_snapshot_age_seconds",
       help: "Seconds since the catalog was last snapshotted (compacted).",
@@ -153,14 +161,16 @@ export class Metrics {
         for (const [check, v] of Object.entries(self.health().checks)) this.set({ check }, v === "ok" ? 1 : 0);
       },
     });
+    // Read from the admission counts when scraped: nothing per request.
     this.inFlight = new client.Gauge({
       name: "newsrec_in_flight_requests",
       help: "Requests holding an admission slot, by transport.",
       labelNames: ["transport"],
       registers: r,
+      collect() {
+        for (const transport of ["http", "grpc"] as const) this.set({ transport }, self.inFlightOf(transport));
+      },
     });
-    this.inFlight.set({ transport: "http" }, 0);
-    this.inFlight.set({ transport: "grpc" }, 0);
     this.encoderRestarts = new client.Counter({
       name: "newsrec_encoder_worker_restarts_total",
       help: "Encoder workers started to replace a dead or hung one.",
@@ -230,6 +240,12 @@ export class Metrics {
       registers: r,
     });
   }
+
+  /** User-cache lookups so far, by result (newsrec_user_cache_lookups_total). */
+  readonly lookups = { hit: 0, miss: 0 };
+
+  /** Requests holding an admission slot, by transport (set by the app; newsrec_in_flight_requests). */
+  inFlightOf: (transport: "http" | "grpc") => number = () => 0;
 
   /** Starts a stage timer; call the result to stop it. */
   stage(stage: Stage): () => void {

@@ -32,7 +32,6 @@ export class Admission {
 
   constructor(
     public limit: number,
-    private readonly onChange: (transport: Transport, inFlight: number) => void = () => {},
     private readonly now: () => number = () => performance.now(),
   ) {
     this.lastRelease = now();
@@ -42,12 +41,16 @@ export class Admission {
     return this.counts.http + this.counts.grpc;
   }
 
+  /** Slots held by one transport's requests (read by the in-flight gauge when scraped). */
+  inFlightOf(transport: Transport): number {
+    return this.counts[transport];
+  }
+
   /** A ticket, or null when the server is full. */
   tryEnter(transport: Transport): Ticket | null {
     if (this.inFlight >= this.limit) return null;
     this.counts[transport]++;
     if (this.inFlight >= this.limit) this.fullSince = this.now();
-    this.onChange(transport, this.counts[transport]);
     return new Slot(this, transport);
   }
 
@@ -55,7 +58,6 @@ export class Admission {
   leave(transport: Transport): void {
     this.counts[transport]--;
     this.lastRelease = this.now();
-    this.onChange(transport, this.counts[transport]);
   }
 
   /**

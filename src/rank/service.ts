@@ -59,19 +59,30 @@ export class RankService {
     deadline?: number,
     cancel?: Cancellation,
   ): Promise<{ user: UserVector; hit: boolean }> {
-    let stop = this.metrics.stage("cache_lookup");
+    const { key, cached } = this.lookup(userId, known);
+    if (cached) return { user: cached, hit: true };
+    return { user: await this.encode(key, slots, deadline, cancel), hit: false };
+  }
+
+  /** The cache's entry for a history (no await: a cache hit goes on in the same turn). */
+  private lookup(userId: string | undefined, known: string[]): { key: string; cached: UserVector | undefined } {
+    const stop = this.metrics.stage("cache_lookup");
     const key = this.cache.key(userId, known);
     const cached = this.cache.get(key);
     stop();
-    this.metrics.cacheLookups.inc({ result: cached ? "hit" : "miss" });
-    if (cached) return { user: cached, hit: true };
-    stop = this.metrics.stage("user_encoding");
+    this.metrics.lookups[cached ? "hit" : "miss"]++;
+    return { key, cached };
+  }
+
+  /** Encodes a history missing from the cache, and caches it. */
+  private async encode(key: string, slots: number[], deadline?: number, cancel?: Cancellation): Promise<UserVector> {
+    const stop = this.metrics.stage("user_encoding");
     // The catalog's vectors, titles or token ids, as the bundle's user encoder reads them: nothing is tokenized here.
     const user = await this.encoders.encodeUser(historyInput(this.encoders.bundle.manifest, slots, this.catalog), deadline, cancel?.signal);
     stop();
     this.cache.set(key, user);
     this.metrics.cacheEntries.set(this.cache.size);
-    return { user, hit: false };
+    return user;
   }
 
   /**
@@ -124,9 +135,9 @@ export class RankService {
     let user: UserVector | null = null;
     let userCache: RankResponse["userCache"] = "none";
     if (!coldStart) {
-      const r = await this.userVector(req.userId, known, slots, deadline, cancel);
-      user = r.user;
-      userCache = r.hit ? "hit" : "miss";
+      const { key, cached } = this.lookup(req.userId, known);
+      user = cached ?? (await this.encode(key, slots, deadline, cancel));
+      userCache = cached ? "hit" : "miss";
     } else {
       this.metrics.coldStarts.inc();
     }

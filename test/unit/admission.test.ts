@@ -19,11 +19,7 @@ test("a slot is given back once, however many ways its request ends", () => {
 
 test("wedged means full for the whole window with nothing freed, not a burst after a quiet spell", () => {
   let now = 0;
-  const a = new Admission(
-    2,
-    () => {},
-    () => now,
-  );
+  const a = new Admission(2, () => now);
   now = 60_000; // a long quiet spell
   const held = [a.tryEnter("http")!, a.tryEnter("http")!];
   assert.equal(a.tryEnter("http"), null, "full");
