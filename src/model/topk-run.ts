@@ -13,9 +13,8 @@
  * requests, and each streamed run costs a read of the matrix, which its product reads anyway
  * (benchmarks/RESULTS.md, "A million news").
  */
-import type { InferenceSession } from "onnxruntime-node";
 import { MatrixMirror, type SharedMatrix } from "../index/shared-matrix.ts";
-import { runSession } from "./onnx.ts";
+import { runSession, type LoadedSession } from "./onnx.ts";
 import { TOPK_IO } from "./scoring.ts";
 
 export const DEFAULT_MIRROR_MAX_BYTES = 64 * 1024 * 1024;
@@ -35,7 +34,7 @@ export class TopKRunner {
   streamedRuns = 0;
 
   constructor(
-    private readonly session: InferenceSession,
+    private readonly session: LoadedSession["session"],
     private readonly mirrorMaxBytes = DEFAULT_MIRROR_MAX_BYTES,
     private readonly chunkBytes = DEFAULT_CHUNK_BYTES,
   ) {}
