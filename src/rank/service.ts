@@ -38,7 +38,7 @@ export class RankService {
     );
   }
 
-  /** Whole-catalog exact retrieves, batched per turn of the event loop. */
+  /** Whole-catalog exact retrieves, batched per turn of the event loop and while every encoder worker is busy. */
   private readonly exact: ExactBatcher;
 
   get model(): RankResponse["model"] {
