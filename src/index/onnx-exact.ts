@@ -17,6 +17,7 @@
  * run was in the worker is judged by its state when the answer comes back.
  */
 import type { SharedMatrix } from "./shared-matrix.ts";
+import type { TopKRows } from "../model/topk-wire.ts";
 
 /** What the scorer needs of a catalog (store.ts's Catalog). */
 export interface ExactCatalog {
@@ -28,7 +29,7 @@ export interface ExactCatalog {
 }
 
 /** Runs the graph: Encoders.scoreTopK. */
-export type TopKRun = (queries: Float32Array, batch: number, k: number, matrix: SharedMatrix) => Promise<{ scores: Float32Array; indices: BigInt64Array }>;
+export type TopKRun = (queries: Float32Array, batch: number, k: number, matrix: SharedMatrix) => Promise<TopKRows>;
 
 export interface Scored {
   slot: number;
@@ -69,7 +70,7 @@ export async function onnxExactEach(catalog: ExactCatalog, run: TopKRun, asks: E
   return asks.map(({ k, exclude }, b) => {
     const out: Scored[] = [];
     for (let j = b * ask; j < (b + 1) * ask && out.length < k; j++) {
-      const slot = Number(indices[j]);
+      const slot = indices[j]!;
       if (!catalog.isLive(slot) || exclude?.has(slot)) continue;
       out.push({ slot, score: scores[j]! });
     }

@@ -9,7 +9,8 @@ import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
 import type { Feed, Provider } from "./onnx.ts";
 import { WorkerPool } from "./pool.ts";
 import { TextTokenizer, type NewsText } from "./tokenizer.ts";
-import { readTopKModel, TOPK_IO } from "./scoring.ts";
+import { readTopKModel } from "./scoring.ts";
+import type { TopKRows } from "./topk-wire.ts";
 import type { SharedMatrix } from "../index/shared-matrix.ts";
 
 export interface EncoderOptions {
@@ -183,23 +184,10 @@ export class Encoders {
    * `queries`), best first, by the exact-scoring graph in a worker. 1 <= k <= matrix.rows.
    * Not micro-batched: callers batch their own queries.
    */
-  async scoreTopK(queries: Float32Array, batch: number, k: number, matrix: SharedMatrix): Promise<{ scores: Float32Array; indices: BigInt64Array }> {
+  async scoreTopK(queries: Float32Array, batch: number, k: number, matrix: SharedMatrix): Promise<TopKRows> {
     const refused = this.refusal();
     if (refused) throw refused;
-    const [query, , kIn] = TOPK_IO.inputs;
-    const out = await this.pool.run(
-      "topk",
-      // A copy: the pool may transfer feeds, and the caller's array may be a cached user vector or a view of the catalog.
-      {
-        [query]: { kind: "float32", data: queries.slice(0, batch * matrix.dim), dims: [batch, matrix.dim] },
-        [kIn]: { kind: "int64", data: BigInt64Array.of(BigInt(k)), dims: [1] },
-      },
-      [...TOPK_IO.outputs],
-      matrix,
-    );
-    const indices: unknown = out[TOPK_IO.outputs[1]]!.data;
-    if (!(indices instanceof BigInt64Array)) throw new Error("exact-scoring graph returned indices that are not int64");
-    return { scores: out[TOPK_IO.outputs[0]]!.data, indices };
+    return this.pool.runTopK(queries, batch, k, matrix);
   }
 
   get provider(): Provider {

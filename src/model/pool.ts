@@ -13,6 +13,7 @@ import { NewsrecError } from "../errors.ts";
 import { type Feed, type Provider, TRANSFER_MIN_BYTES } from "./onnx.ts";
 import type { WorkerHello, WorkerInit, WorkerReply, WorkerRequest } from "./worker.ts";
 import type { SharedMatrix } from "../index/shared-matrix.ts";
+import { answerId, decodeAnswer, encodeAsk, type TopKRows } from "./topk-wire.ts";
 
 type Outputs = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
@@ -47,7 +48,7 @@ interface Member {
 }
 
 interface Run {
-  resolve: (o: Outputs) => void;
+  resolve: (o: Outputs | TopKRows) => void;
   reject: (e: Error) => void;
   member: Member;
   /** performance.now() when sent: the watchdog's reference. */
@@ -137,8 +138,34 @@ export class WorkerPool {
     await m.worker.terminate();
   }
 
-  /** topk runs the exact-scoring graph over `matrix`, which is shared with the worker, never copied or transferred. */
-  run(encoder: "news" | "user" | "topk", feeds: Record<string, Feed>, outputs: string[], matrix?: SharedMatrix): Promise<Outputs> {
+  /** Runs an encoder (news or user) in the least busy live worker. */
+  run(encoder: "news" | "user", feeds: Record<string, Feed>, outputs: string[]): Promise<Outputs> {
+    const transfer: ArrayBuffer[] = [];
+    for (const name in feeds) {
+      const buffer = feeds[name]!.data.buffer as ArrayBuffer;
+      if (buffer.byteLength >= TRANSFER_MIN_BYTES) transfer.push(buffer);
+    }
+    return this.send((m, id) => m.worker.postMessage({ id, encoder, feeds, outputs } satisfies WorkerRequest, transfer)) as Promise<Outputs>;
+  }
+
+  /**
+   * Runs the exact-scoring graph over `matrix`, which is shared with the worker, never copied or
+   * transferred: a worker is handed it once (posting it is most of a small run's cost), then each
+   * run names only its row count. Ask and answer travel as one flat buffer each (topk-wire.ts).
+   */
+  runTopK(queries: Float32Array, batch: number, k: number, matrix: SharedMatrix): Promise<TopKRows> {
+    return this.send((m, id) => {
+      if (m.matrixSent !== matrix.vectors) {
+        m.worker.postMessage({ matrix: { vectors: matrix.vectors, stamps: matrix.stamps, dim: matrix.dim } } satisfies WorkerRequest);
+        m.matrixSent = matrix.vectors;
+      }
+      const ask = encodeAsk(id, queries, batch, k, matrix.rows, matrix.dim);
+      m.worker.postMessage(ask, ask.byteLength >= TRANSFER_MIN_BYTES ? [ask] : []);
+    }) as Promise<TopKRows>;
+  }
+
+  /** Posts a run (`post`) to the live worker with the fewest in flight; settles with its answer. */
+  private send(post: (m: Member, id: number) => void): Promise<unknown> {
     const reason = this.unavailableReason;
     if (reason) return Promise.reject(new NewsrecError("UNAVAILABLE", `${reason}; retry`));
     let member: Member | null = null;
@@ -146,23 +173,9 @@ export class WorkerPool {
     const m = member!;
     const id = this.nextId++;
     m.inFlight++;
-    const req: WorkerRequest = { id, encoder, feeds, outputs };
-    if (matrix) {
-      // The shared buffers go to a worker once (posting them is most of a small run's cost); then only the row count.
-      req.rows = matrix.rows;
-      if (m.matrixSent !== matrix.vectors) {
-        req.matrix = { vectors: matrix.vectors, stamps: matrix.stamps, dim: matrix.dim };
-        m.matrixSent = matrix.vectors;
-      }
-    }
-    const transfer: ArrayBuffer[] = [];
-    for (const name in feeds) {
-      const buffer = feeds[name]!.data.buffer as ArrayBuffer;
-      if (buffer.byteLength >= TRANSFER_MIN_BYTES) transfer.push(buffer);
-    }
-    return new Promise<Outputs>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, member: m, sentAt: performance.now() });
-      m.worker.postMessage(req, transfer);
+      post(m, id);
     });
   }
 
@@ -209,7 +222,7 @@ export class WorkerPool {
     if (logHello) for (const l of hello.logs) this.o.log(l);
     this.provider = hello.provider;
     const m: Member = { worker, threadId: worker.threadId, slot, alive: true, inFlight: 0, startedAt: performance.now(), matrixSent: null };
-    worker.on("message", (r: WorkerReply) => this.onReply(r));
+    worker.on("message", (r: WorkerReply | ArrayBuffer) => this.onReply(r));
     const name = `encoder worker ${m.threadId}`;
     // The error's own text goes to the log only: clients see that the worker died, not its internals.
     worker.on("error", (err) => this.retire(m, `${name} died (uncaught exception)`, `${name} died (uncaught exception: ${err.message})`));
@@ -218,12 +231,14 @@ export class WorkerPool {
     this.setAlive(this.alive + 1);
   }
 
-  private onReply(r: WorkerReply): void {
-    const p = this.pending.get(r.id);
+  private onReply(r: WorkerReply | ArrayBuffer): void {
+    const id = r instanceof ArrayBuffer ? answerId(r) : r.id;
+    const p = this.pending.get(id);
     if (!p) return;
-    this.pending.delete(r.id);
+    this.pending.delete(id);
     p.member.inFlight--;
-    if ("error" in r) p.reject(new Error(`encoder failed: ${r.error}`));
+    if (r instanceof ArrayBuffer) p.resolve(decodeAnswer(r));
+    else if ("error" in r) p.reject(new Error(`encoder failed: ${r.error}`));
     else p.resolve(r.outputs);
   }
 

@@ -6,6 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { openSession, runSession, TRANSFER_MIN_BYTES, type Feed, type LoadedSession, type Provider } from "./onnx.ts";
 import type { SharedMatrix } from "../index/shared-matrix.ts";
 import { TOPK_IO } from "./scoring.ts";
+import { decodeAsk, encodeAnswer } from "./topk-wire.ts";
 import { TopKRunner } from "./topk-run.ts";
 
 /**
@@ -29,20 +30,12 @@ export interface WorkerInit {
   exactChunkBytes?: number;
 }
 
-export interface WorkerRequest {
-  id: number;
-  encoder: "news" | "user" | "topk";
-  feeds: Record<string, Feed>;
-  outputs: string[];
-  /**
-   * topk: the catalog's shared matrix, fed as the graph's matrix input from this worker's
-   * mirror. Sent when it differs from the last one this worker was handed (the pool remembers);
-   * otherwise the worker uses that one.
-   */
-  matrix?: Omit<SharedMatrix, "rows">;
-  /** topk: the matrix's rows in use now. */
-  rows?: number;
-}
+/**
+ * A run of the news or user encoder; or the catalog's shared matrix, which exact-scoring runs
+ * (flat buffers, topk-wire.ts) read until another one is handed over. The pool hands a worker
+ * each matrix once, before the first run that needs it.
+ */
+export type WorkerRequest = { id: number; encoder: "news" | "user"; feeds: Record<string, Feed>; outputs: string[] } | { matrix: Omit<SharedMatrix, "rows"> };
 
 type WorkerOutputs = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
@@ -71,28 +64,36 @@ async function start(): Promise<void> {
     parentPort!.postMessage({ ready: false, error: (err as Error).message } satisfies WorkerHello);
     return;
   }
-  parentPort!.on("message", async (req: WorkerRequest) => {
-    try {
-      let outputs: WorkerOutputs;
-      if (req.encoder === "topk") {
+  const reply = (msg: WorkerReply | ArrayBuffer, transfer: ArrayBuffer[]) => parentPort!.postMessage(msg, transfer);
+  const failed = (id: number, err: unknown) =>
+    // Whatever was thrown, the pool gets an answer: a throw here would kill the thread.
+    reply({ id, error: err instanceof Error ? err.message : String(err) }, []);
+  parentPort!.on("message", async (req: WorkerRequest | ArrayBuffer) => {
+    if (req instanceof ArrayBuffer) {
+      const ask = decodeAsk(req);
+      try {
         if (!topkRunner) throw new Error("no exact-scoring graph is loaded");
-        if (req.matrix) matrix = req.matrix;
-        if (!matrix || req.rows === undefined) throw new Error("a topk run without its matrix");
-        const [q, , kIn] = TOPK_IO.inputs;
-        const query = req.feeds[q]!;
-        const batch = query.dims[0]!;
-        const k = Number(req.feeds[kIn]!.data[0]);
-        const a = await topkRunner.run(query.data as Float32Array, batch, k, { ...matrix, rows: req.rows });
-        const [scores, indices] = TOPK_IO.outputs;
-        outputs = { [scores]: { data: a.scores, dims: [batch, k] }, [indices]: { data: a.indices as unknown as Float32Array, dims: [batch, k] } };
-      } else {
-        outputs = await runSession(req.encoder === "news" ? news.session : user.session, req.feeds, req.outputs);
+        if (!matrix) throw new Error("a topk run without its matrix");
+        const a = await topkRunner.run(ask.queries, ask.batch, ask.k, { ...matrix, rows: ask.rows });
+        const answer = encodeAnswer(ask.id, ask.batch, ask.k, a.scores, a.indices);
+        reply(answer, answer.byteLength >= TRANSFER_MIN_BYTES ? [answer] : []);
+      } catch (err) {
+        failed(ask.id, err);
       }
-      const transfer = Object.values(outputs).flatMap((o) => (o.data.byteLength >= TRANSFER_MIN_BYTES ? [o.data.buffer as ArrayBuffer] : []));
-      parentPort!.postMessage({ id: req.id, outputs } satisfies WorkerReply, transfer);
+      return;
+    }
+    if ("matrix" in req) {
+      matrix = req.matrix;
+      return;
+    }
+    try {
+      const outputs = await runSession(req.encoder === "news" ? news.session : user.session, req.feeds, req.outputs);
+      reply(
+        { id: req.id, outputs },
+        Object.values(outputs).flatMap((o) => (o.data.byteLength >= TRANSFER_MIN_BYTES ? [o.data.buffer as ArrayBuffer] : [])),
+      );
     } catch (err) {
-      // Whatever was thrown, the pool gets an answer: a throw here would kill the thread.
-      parentPort!.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply);
+      failed(req.id, err);
     }
   });
   parentPort!.postMessage({ ready: true, provider: news.provider, logs } satisfies WorkerHello);

@@ -82,9 +82,7 @@ function fixture() {
   const run: TopKRun = (q, _b, k, m) => {
     runs++;
     const top = exactTopK(q, m.vectors, m.rows, k, () => true);
-    return new Promise((resolve) =>
-      held.push(() => resolve({ scores: Float32Array.from(top, (r) => r.score), indices: BigInt64Array.from(top, (r) => BigInt(r.slot)) })),
-    );
+    return new Promise((resolve) => held.push(() => resolve({ scores: Float32Array.from(top, (r) => r.score), indices: Int32Array.from(top, (r) => r.slot) })));
   };
   const results: SampleResult[] = [];
   return { c, run, held, results, runs: () => runs, onSample: (r: SampleResult) => results.push(r) };
