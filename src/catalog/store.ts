@@ -174,6 +174,11 @@ export class Catalog {
     return this.metas.raw(slot);
   }
 
+  /** The dot product of a query with a slot's vector (no view of the row is made). */
+  scoreAt(query: Float32Array, slot: number): number {
+    return dot(query, this.vectors, slot * this.dim);
+  }
+
   vectorAt(slot: number): Float32Array {
     return this.vectors.subarray(slot * this.dim, (slot + 1) * this.dim);
   }

@@ -8,7 +8,6 @@
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
 import type { Cancellation } from "../api/admission.ts";
 import { invalid } from "../errors.ts";
-import { dot } from "../index/exact.ts";
 import { ExactBatcher } from "../index/onnx-exact.ts";
 import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
@@ -158,7 +157,7 @@ export class RankService {
         }
         if (seen.has(id)) continue;
         seen.add(id);
-        scored.push({ slot, score: user ? dot(user.vector, this.catalog.vectorAt(slot)) : 0 });
+        scored.push({ slot, score: user ? this.catalog.scoreAt(user.vector, slot) : 0 });
       }
       if (user) scored.sort((a, b) => b.score - a.score);
       else {
@@ -191,7 +190,7 @@ export class RankService {
     if (c.size <= this.workerExactMaxItems && this.encoders.canScoreExactly && c.matching(filter) === c.size) {
       try {
         const top = await this.exact.topK(query, k, filter.exclude);
-        const hits = top.map((r) => ({ slot: r.slot, score: dot(query, c.vectorAt(r.slot)) })).sort((a, b) => b.score - a.score || a.slot - b.slot);
+        const hits = top.map((r) => ({ slot: r.slot, score: c.scoreAt(query, r.slot) })).sort((a, b) => b.score - a.score || a.slot - b.slot);
         return { hits, by: "worker" };
       } catch {
         // A worker dying or being replaced: the main thread still answers.
@@ -206,7 +205,7 @@ export class RankService {
    */
   private explain(user: UserVector, known: string[], slots: number[]): { newsId: string; weight: number }[] {
     if (user.attention) return known.map((newsId, i) => ({ newsId, weight: user.attention![i]! }));
-    const s = slots.map((slot) => dot(user.vector, this.catalog.vectorAt(slot)));
+    const s = slots.map((slot) => this.catalog.scoreAt(user.vector, slot));
     const m = Math.max(...s);
     const e = s.map((x) => Math.exp(x - m));
     const z = e.reduce((a, b) => a + b, 0);

@@ -55,7 +55,14 @@ test("stored items (id first) are spliced into exactly the bytes JSON.stringify 
       slot: rng.int(0, 399),
       score: rng.pick([rng.next() * 2 - 1, 1e-7, -3.5e-12, 0, 0.1 + 0.2, Number.NaN]),
     }));
-    const a: RankAnswer = { head: head(n % 2 ? { explanation: [{ newsId: "N1", weight: 0.5 }] } : {}), hits };
+    const a: RankAnswer = {
+      head: head({
+        ...(n % 2 ? { explanation: [{ newsId: "N1", weight: 0.5 }] } : {}),
+        // A head with text beyond ASCII before its items (its byte and character offsets differ).
+        ...(n % 3 ? {} : { unknownHistory: ["Ñ日本 🎉", 'N"x'] }),
+      }),
+      hits,
+    };
     assert.equal(rankJson(a, stored(store), itemOf(store)).toString("utf8"), expected(a, store), `answer ${n}`);
   }
 });
