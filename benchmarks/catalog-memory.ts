@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { demoNews } from "../src/catalog/demo.ts";
 import { graphFiles } from "../src/catalog/snapshot.ts";
 import { buildConfig } from "../src/config.ts";
-import { env, metric, prng, ROOT, rssMiB, startChild } from "./lib.ts";
+import { builtCli, env, metric, prng, ROOT, rssMiB, startChild } from "./lib.ts";
 
 const NEWS = env("BENCH_NEWS", 1_000_000);
 const QUERIES = env("BENCH_QUERIES", 300);
@@ -142,15 +142,7 @@ interface Column {
 const columns: Column[] = [];
 for (const asked of GRAPHS) {
   const snap = join(dir, `snap-${asked}`);
-  const embed = await measured([
-    join(ROOT, "bin/newsrec.mjs"),
-    "embed",
-    "--news",
-    newsFile,
-    "--out",
-    snap,
-    ...(asked === "default" ? [] : ["--shards", asked]),
-  ]);
+  const embed = await measured([builtCli(), "embed", "--news", newsFile, "--out", snap, ...(asked === "default" ? [] : ["--shards", asked])]);
   const shards: number = JSON.parse(readFileSync(join(snap, "manifest.json"), "utf8")).hnsw.shards ?? 1;
   say(`embed (${asked}) into ${shards} graph(s): ${embed.seconds.toFixed(1)} s, peak ${embed.peakMiB.toFixed(0)} MiB`);
   const layout = shards === 1 ? "replicated" : "sharded";

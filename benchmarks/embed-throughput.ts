@@ -13,14 +13,14 @@ import { buildConfig } from "../src/config.ts";
 import { loadBundle } from "../src/model/bundle.ts";
 import { openSession, runSession, type Feed } from "../src/model/onnx.ts";
 import { TextTokenizer } from "../src/model/tokenizer.ts";
-import { env, ROOT } from "./lib.ts";
+import { builtCli, env } from "./lib.ts";
 
 const NEWS = env("BENCH_NEWS", 100_000);
 const BATCH = env("BENCH_BATCH", 256);
 const THREADS = env("BENCH_THREADS", 1);
 const WORKERS = env("BENCH_WORKERS", 1);
 const dir = mkdtempSync(join(tmpdir(), "embed-bench-"));
-const cli = join(ROOT, "bin/newsrec.mjs");
+const cli = builtCli();
 try {
   execFileSync(process.execPath, [cli, "synth", "--out", dir, "--news", String(NEWS), "--users", "10", "--seed", "3"], { stdio: "ignore" });
   const newsFile = join(dir, "train/news.tsv");

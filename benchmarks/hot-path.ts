@@ -15,7 +15,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import autocannon from "autocannon";
-import { env, prng, startChild, type Child } from "./lib.ts";
+import { builtCli, env, prng, startChild, type Child } from "./lib.ts";
 
 const NEWS = env("BENCH_NEWS", 5000);
 const SECONDS = env("BENCH_SECONDS", 5);
@@ -69,7 +69,7 @@ async function measure(c: Child, body: () => string, duration: number): Promise<
 async function rankServer(root?: string): Promise<Child> {
   const c = await startChild(
     ["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--log-level", "warn", "--recall-sample-rate", "0"],
-    root ? { script: `${root}/bin/newsrec.mjs` } : {},
+    root ? { script: builtCli(root) } : {},
   );
   for (const u of users) await fetch(`${c.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(u) });
   return c;

@@ -26,7 +26,7 @@ import { buildConfig } from "../src/config.ts";
 import { indexPhi, loadBundle } from "../src/model/bundle.ts";
 import { Encoders } from "../src/model/encoders.ts";
 import { sampleQueries } from "../src/index/tune-queries.ts";
-import { env, load, metric, prng, ROOT, row, startChild, TABLE_HEAD, type LoadResult } from "./lib.ts";
+import { builtCli, env, load, metric, prng, row, startChild, TABLE_HEAD, type LoadResult } from "./lib.ts";
 
 const NEWS = env("BENCH_NEWS", 100_000);
 const CONNECTIONS = env("BENCH_CONNECTIONS", 16);
@@ -43,7 +43,7 @@ const build: Record<string, number> = {};
 for (const shards of [1, 2]) {
   const out = join(dir, `snap${shards}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "embed", "--news", newsFile, "--out", out, "--shards", String(shards)], {
+  const r = spawnSync(process.execPath, [builtCli(), "embed", "--news", newsFile, "--out", out, "--shards", String(shards)], {
     encoding: "utf8",
   });
   if (r.status !== 0) throw new Error(`embed --shards ${shards} failed:\n${r.stderr}`);

@@ -1,6 +1,7 @@
 /** Shared benchmark plumbing: servers in child processes, autocannon runs, metric scrapes. */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 
@@ -15,9 +16,27 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Starts `newsrec serve` (or another script) on a free port and waits for its address line. */
+const builds = new Map<string, string>();
+
+/**
+ * The compiled CLI of a checkout (`npm run build`, once per run): what the images and `npm start`
+ * run, `node dist/cli/main.js`. Servers measured from the sources would carry tsx's loader in
+ * every thread (about 100 MiB of an empty server's resident memory), which production does not.
+ */
+export function builtCli(root = ROOT): string {
+  let script = builds.get(root);
+  if (!script) {
+    const r = spawnSync("npm", ["run", "build", "--silent"], { cwd: root, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`npm run build in ${root} failed:\n${r.stdout}${r.stderr}`);
+    script = join(root, "dist/cli/main.js");
+    builds.set(root, script);
+  }
+  return script;
+}
+
+/** Starts `newsrec serve` of this checkout's build (or another script) on a free port and waits for its address line. */
 export function startChild(args: string[], opts: { script?: string; env?: Record<string, string> } = {}): Promise<Child> {
-  const script = opts.script ?? `${ROOT}/bin/newsrec.mjs`;
+  const script = opts.script ?? builtCli();
   // BENCH_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const proc = spawn(process.execPath, [...nodeArgs, ...(script.endsWith(".ts") ? ["--import", "tsx"] : []), script, ...args], {

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNatsCluster } from "../test/nats-cluster.ts";
-import { env, load, ROOT, startChild, type Child, type LoadResult } from "./lib.ts";
+import { builtCli, env, load, startChild, type Child, type LoadResult } from "./lib.ts";
 
 const NEWS = env("BENCH_NEWS", 2000);
 const CONNECTIONS = env("BENCH_CONNECTIONS", 16);
@@ -32,7 +32,7 @@ writeFileSync(
   join(work, "news.jsonl"),
   `${Array.from({ length: NEWS }, (_, i) => JSON.stringify({ id: `B${i}`, title: `Harbour news ${i}`, category: "news" })).join("\n")}\n`,
 );
-const embed = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), "embed", "--news", join(work, "news.jsonl"), "--out", snapshot], {
+const embed = spawnSync(process.execPath, [builtCli(), "embed", "--news", join(work, "news.jsonl"), "--out", snapshot], {
   encoding: "utf8",
 });
 if (embed.status !== 0) throw new Error(embed.stderr);

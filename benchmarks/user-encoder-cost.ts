@@ -23,7 +23,7 @@ import { readNewsFile } from "../src/catalog/newsfile.ts";
 import { loadBundle, type Bundle } from "../src/model/bundle.ts";
 import { openSession, runSession, type Feed } from "../src/model/onnx.ts";
 import { TextTokenizer } from "../src/model/tokenizer.ts";
-import { env, load, prng, ROOT, startChild, type LoadResult } from "./lib.ts";
+import { builtCli, env, load, prng, ROOT, startChild, type LoadResult } from "./lib.ts";
 
 const DIM = env("BENCH_DIM", 64);
 const RUNS = env("BENCH_RUNS", 300);
@@ -33,7 +33,7 @@ const HISTORY = 50;
 const ARCHS = ["hierarchical", "siamese", "fum"] as const;
 type Arch = (typeof ARCHS)[number];
 const PY = process.env.NEWSREC_PYTHON ?? "/usr/bin/python3";
-const cli = join(ROOT, "bin/newsrec.mjs");
+const cli = builtCli();
 const work = mkdtempSync(join(tmpdir(), "user-encoder-cost-"));
 const log = (l: string) => process.stderr.write(`${l}\n`);
 const load1 = () => loadavg()[0]!.toFixed(2);
