@@ -130,6 +130,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
         encoders: encoders.health(),
         writes: writer.health(),
         index: catalog.indexHealth(),
+        items: catalog.itemsHealth(),
         admission: admission.wedged(wedgeMs) ? { ok: false, reason: `all ${admission.limit} request slots held and none freed for ${wedgeMs / 1000} s` } : OK,
       }),
     close: async () => {

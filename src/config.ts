@@ -82,6 +82,12 @@ export const ConfigSchema = Type.Object(
       64 * 1024 * 1024,
       "each encoder worker keeps its own copy of a catalog's vectors up to this size for exact scoring (onnxruntime reads no shared memory); larger catalogs are streamed through an 8 MiB chunk per exact run: less memory, slower exact runs (recall monitor, tune)",
     ),
+    itemsInMemoryMaxBytes: Int(
+      0,
+      2 ** 40,
+      64 * 1024 * 1024,
+      "a snapshot whose items.jsonl is larger leaves its items' JSON there, read on demand (the most recently read 8192 kept), rather than holding it: at a million news, 288 MiB less resident memory for one read from the file per item answered; items written since are held in memory",
+    ),
     workerExactMaxItems: Int(
       0,
       10_000_000,

@@ -10,23 +10,50 @@
  * A rewritten or freed item leaves its old bytes behind; once they are more than half of the
  * arena, the live ones are copied into a new one (in slot order), so the arena stays within
  * twice the live bytes.
+ *
+ * Items can also stay in a file and be read on demand (a byte store): a large snapshot's items
+ * are left in its items.jsonl, each slot keeping the byte range of its text there, and only the
+ * items written since are held in memory. A million items' JSON (288 MiB) then costs no resident
+ * memory beyond what is read, one read of a few hundred bytes per item answered, the most
+ * recently read RAW_HOT of them kept. The file is held open, so a snapshot folder removed meanwhile
+ * (a compaction's retention) is still read; a read that fails makes the store unavailable,
+ * which readiness reports.
  */
+import { closeSync, openSync, readSync } from "node:fs";
+import { basename } from "node:path";
 import type { NewsItem } from "../api/schemas.ts";
+import { NewsrecError } from "../errors.ts";
 
 const MIN_COMPACT = 1 << 20;
 /** Parsed items kept for reading again. */
 const HOT = 4096;
+/** Items read from the file kept as bytes for reading again. */
+const RAW_HOT = 8192;
+const OPEN_BRACE = 0x7b;
+
+/** An item's JSON text as stored: its "id" key first (rank/rank-json.ts splices the text after it). */
+export function storedText(item: NewsItem): string {
+  const { id, ...rest } = item;
+  return JSON.stringify({ id, ...rest });
+}
 
 export class MetaStore {
   private bytes = new Uint8Array(1 << 16);
   private used = 0;
   private garbage = 0;
+  /** Where each slot's text starts: in the arena (>= 0), or in the file at -(start + 1) (its text after the opening brace). */
   private starts = new Float64Array(1024);
   /** Byte length per slot; 0: no item. */
   private lengths = new Uint32Array(1024);
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
   private readonly hot = new Map<number, NewsItem>();
+  private readonly rawHot = new Map<number, Uint8Array>();
+  /** The file items are read from (openFile), or -1. */
+  private fd = -1;
+  private fileName = "";
+  /** Why the file cannot be read, once a read has failed. */
+  failure: string | null = null;
   /** Slots ever used. */
   rows = 0;
 
@@ -80,16 +107,15 @@ export class MetaStore {
 
   /** Stores an item, its "id" key first (rank/rank-json.ts splices the text after it). */
   set(slot: number, item: NewsItem): void {
-    const { id, ...rest } = item;
-    this.setJson(slot, JSON.stringify({ id, ...rest }));
+    this.setJson(slot, storedText(item));
   }
 
   /** Stores an item given as its JSON text. */
   setJson(slot: number, json: string): void {
     this.growSlots(slot);
-    this.hot.delete(slot);
+    this.forget(slot);
     if (slot >= this.rows) this.rows = slot + 1;
-    this.garbage += this.lengths[slot]!;
+    if (this.starts[slot]! >= 0) this.garbage += this.lengths[slot]!;
     const first = this.encoder.encodeInto(json, this.bytes.subarray(this.used));
     let written = first.written;
     if (first.read < json.length) {
@@ -105,17 +131,85 @@ export class MetaStore {
 
   clear(slot: number): void {
     if (!this.has(slot)) return;
-    this.hot.delete(slot);
-    this.garbage += this.lengths[slot]!;
+    this.forget(slot);
+    if (this.starts[slot]! >= 0) this.garbage += this.lengths[slot]!;
     this.lengths[slot] = 0;
+    this.starts[slot] = 0;
     this.maybeCompact();
   }
 
-  /** The item's JSON bytes (a view: valid until the next write). */
+  private forget(slot: number): void {
+    this.hot.delete(slot);
+    this.rawHot.delete(slot);
+  }
+
+  /** Opens the file that setInFile's ranges are in (a snapshot's items.jsonl); held open until close(). */
+  openFile(path: string): void {
+    if (this.fd >= 0) throw new Error("the item store already reads a file");
+    this.fd = openSync(path, "r");
+    this.fileName = basename(path);
+  }
+
+  /**
+   * Makes an item the text in the open file at [at, at + length) preceded by "{": its JSON
+   * text as set() would store it, there without its opening brace (items.jsonl puts the slot
+   * first: {"slot":7,"id":…}).
+   */
+  setInFile(slot: number, at: number, length: number): void {
+    if (this.fd < 0) throw new Error("no file is open");
+    this.growSlots(slot);
+    this.forget(slot);
+    if (slot >= this.rows) this.rows = slot + 1;
+    if (this.starts[slot]! >= 0) this.garbage += this.lengths[slot]!;
+    this.starts[slot] = -(at + 1);
+    this.lengths[slot] = length + 1;
+  }
+
+  /** Items read from the file, not held (diagnostics, tests). */
+  get inFile(): number {
+    let n = 0;
+    for (let s = 0; s < this.rows; s++) if (this.lengths[s]! > 0 && this.starts[s]! < 0) n++;
+    return n;
+  }
+
+  /**
+   * The item's JSON bytes (a view: valid until the next write). An item in the file is read
+   * from it; a failed read throws UNAVAILABLE (the file gone bad under the server: a disk
+   * error, or truncated) and marks the store failed.
+   */
   raw(slot: number): Uint8Array | null {
     if (!this.has(slot)) return null;
     const s = this.starts[slot]!;
-    return this.bytes.subarray(s, s + this.lengths[slot]!);
+    if (s >= 0) return this.bytes.subarray(s, s + this.lengths[slot]!);
+    const kept = this.rawHot.get(slot);
+    if (kept) return kept;
+    const out = this.readFile(-s - 1, this.lengths[slot]!);
+    if (this.rawHot.size >= RAW_HOT) this.rawHot.delete(this.rawHot.keys().next().value!);
+    this.rawHot.set(slot, out);
+    return out;
+  }
+
+  private readFile(at: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    out[0] = OPEN_BRACE;
+    try {
+      for (let got = 1; got < length; ) {
+        const n = readSync(this.fd, out, got, length - got, at + got - 1);
+        if (n === 0) throw new Error(`${this.fileName} ends before byte ${at + length - 1} (truncated)`);
+        got += n;
+      }
+    } catch (err) {
+      this.failure = `the catalog's item file cannot be read: ${(err as Error).message}`;
+      throw new NewsrecError("UNAVAILABLE", this.failure);
+    }
+    return out;
+  }
+
+  /** Closes the file (the store's items in it become unreadable). */
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
   }
 
   /** The item (frozen: shared with later readers), or null for a free slot. */
@@ -136,8 +230,8 @@ export class MetaStore {
     let at = 0;
     for (let slot = 0; slot < this.rows; slot++) {
       const n = this.lengths[slot]!;
-      if (!n) continue;
       const s = this.starts[slot]!;
+      if (!n || s < 0) continue;
       b.set(this.bytes.subarray(s, s + n), at);
       this.starts[slot] = at;
       at += n;

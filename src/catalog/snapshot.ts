@@ -9,11 +9,12 @@
 import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta } from "./store.ts";
+import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta, type RestoredItem } from "./store.ts";
+import { storedText } from "./meta-store.ts";
 import { HnswIndex } from "../index/hnsw.ts";
 import { ShardedIndex } from "../index/sharded.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
-import { fileLines, readInto } from "./sync-read.ts";
+import { fileLineBytes, readInto } from "./sync-read.ts";
 import { sameTokenSpec, TokenColumn, type TokenSpec } from "./token-column.ts";
 
 const SNAPSHOT_FORMAT = 1;
@@ -337,9 +338,12 @@ function readTokens(dir: string, m: SnapshotManifest, want: TokenSpec | undefine
 
 function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, tokens: Uint8Array | null): void {
   let n: number;
+  const path = join(dir, "items.jsonl");
   try {
-    const bytes = statSync(join(dir, "items.jsonl")).size;
-    n = catalog.restore(itemLines(dir, m), (rows) => readInto(join(dir, "vectors.f32"), rows), m.slots, tokens, bytes);
+    const bytes = statSync(path).size;
+    // Past the limit, the items stay in the file and are read on demand (meta-store.ts).
+    const inFile = bytes > (catalog.itemsInMemoryMaxBytes ?? Infinity);
+    n = catalog.restore(itemLines(dir, m, inFile), (rows) => readInto(join(dir, "vectors.f32"), rows), m.slots, tokens, inFile ? { file: path } : { bytes });
   } catch (err) {
     if (err instanceof SnapshotError) throw err;
     throw new SnapshotError(dir, (err as Error).message);
@@ -349,24 +353,30 @@ function restoreItems(dir: string, m: SnapshotManifest, catalog: Catalog, tokens
 
 /**
  * items.jsonl one line at a time, read a chunk at a time (sync-read.ts): a million items are never all parsed objects,
- * nor one string or buffer, at once (each item is kept as its JSON bytes: meta-store.ts).
+ * nor one string or buffer, at once (each item is kept as its JSON bytes: meta-store.ts). With `inFile`, an item
+ * whose line is {"slot":N, then its text exactly as the catalog would store it (how snapshots are written) comes
+ * with that text's byte range in the file, to be read from there.
  */
-function* itemLines(dir: string, m: SnapshotManifest): Generator<{ slot: number; meta: NewsMeta }> {
+function* itemLines(dir: string, m: SnapshotManifest, inFile: boolean): Generator<RestoredItem> {
   const fd = openSync(join(dir, "items.jsonl"), "r");
   try {
     let line = 0;
-    for (const l of fileLines(fd)) {
+    for (const { at, line: bytes } of fileLineBytes(fd)) {
       line++;
-      if (!l) continue;
+      if (!bytes.length) continue;
+      const text = bytes.toString("utf8");
       let o: { slot: number } & NewsMeta;
       try {
-        o = JSON.parse(l);
+        o = JSON.parse(text);
       } catch {
         throw new SnapshotError(dir, `items.jsonl line ${line} is not valid JSON (truncated or corrupt)`);
       }
       const { slot, ...meta } = o;
       if (!Number.isInteger(slot) || slot < 0 || slot >= m.slots) throw new SnapshotError(dir, `items.jsonl line ${line}: slot ${slot} out of range`);
-      yield { slot, meta };
+      const head = `{"slot":${slot},`;
+      if (inFile && text.startsWith(head) && text.slice(head.length) === storedText(meta).slice(1)) {
+        yield { slot, meta, inFile: { at: at + head.length, length: bytes.length - head.length } };
+      } else yield { slot, meta };
     }
   } finally {
     closeSync(fd);

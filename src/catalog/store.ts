@@ -64,6 +64,15 @@ export interface CatalogOptions extends HnswParams {
   maxAgeHours: number;
   /** Keep each item's token ids (token-column.ts): the bundle's user encoder reads them (FUM). */
   tokens?: TokenSpec;
+  /** A snapshot whose items.jsonl is larger leaves its items there, read on demand (meta-store.ts); absent: always in memory. */
+  itemsInMemoryMaxBytes?: number;
+}
+
+/** An item of a snapshot being restored; `inFile`: where its stored text is in the snapshot's items file (MetaStore.setInFile). */
+export interface RestoredItem {
+  slot: number;
+  meta: NewsMeta;
+  inFile?: { at: number; length: number };
 }
 
 /** Catalog options from the server configuration and the bundle's norm bound. */
@@ -75,16 +84,17 @@ export function catalogOptions(
     efSearchAuto?: boolean;
     exactMaxItems: number;
     maxAgeHours: number;
+    itemsInMemoryMaxBytes?: number;
   },
   phi: number,
   /** The graph in index workers (the server, newsrec embed); without, on this thread (tools, tests). */
   workers?: { indexWorkers: number; indexShards: number; indexLayout: IndexLayout },
 ): CatalogOptions {
-  const { hnswM: m, efConstruction, efSearch, efSearchAuto = false, exactMaxItems, maxAgeHours } = c;
+  const { hnswM: m, efConstruction, efSearch, efSearchAuto = false, exactMaxItems, maxAgeHours, itemsInMemoryMaxBytes } = c;
   // Several graphs are always sharded: a replicated index is one graph in every worker.
   const layout = workers && workers.indexShards > 1 ? "sharded" : workers?.indexLayout;
   const indexWorkers = workers && workers.indexWorkers > 0 && layout ? { workers: workers.indexWorkers, shards: workers.indexShards, layout } : undefined;
-  return { m, efConstruction, efSearch, efSearchAuto, exactMaxItems, maxAgeHours, phi, ...(indexWorkers ? { indexWorkers } : {}) };
+  return { m, efConstruction, efSearch, efSearchAuto, exactMaxItems, maxAgeHours, itemsInMemoryMaxBytes, phi, ...(indexWorkers ? { indexWorkers } : {}) };
 }
 
 export class Catalog {
@@ -140,6 +150,16 @@ export class Catalog {
 
   get size(): number {
     return this.slotById.size;
+  }
+
+  /** See CatalogOptions. */
+  get itemsInMemoryMaxBytes(): number | undefined {
+    return this.opts.itemsInMemoryMaxBytes;
+  }
+
+  /** Items read on demand from a snapshot's file rather than held (diagnostics, tests). */
+  get itemsInFile(): number {
+    return this.metas.inFile;
   }
 
   /** Slots ever used (live and free). */
@@ -433,28 +453,30 @@ export class Catalog {
    * Returns the number of items.
    */
   restore(
-    items: Iterable<{ slot: number; meta: NewsMeta }>,
+    items: Iterable<RestoredItem>,
     vectors: Float32Array | ((rows: Uint8Array) => void),
     slots: number,
     tokens: Uint8Array | null = null,
-    itemBytes = 0,
+    store: { bytes: number } | { file: string } = { bytes: 0 },
   ): number {
     if (this.metas.rows) throw new Error("restore needs an empty catalog");
     if (this.tokens && !tokens) throw new Error("restore needs the token ids this catalog keeps");
     this.grow(Math.max(slots, 1));
     if (this.tokens) this.tokens.load(tokens!, slots);
     this.metas.reserveRows(slots);
-    this.metas.reserveBytes(itemBytes);
+    if ("file" in store) this.metas.openFile(store.file);
+    else this.metas.reserveBytes(store.bytes);
     if (typeof vectors === "function") vectors(new Uint8Array(this.vectors.buffer, 0, slots * this.dim * 4));
     else this.vectors.set(vectors.subarray(0, slots * this.dim));
     stampRows(this.stamps, 0, slots);
     // The filters are loaded from the columns at the end, in one pass (no object per item).
     const listed: number[] = [];
-    for (const { slot, meta } of items) {
+    for (const { slot, meta, inFile } of items) {
       if (this.metas.has(slot)) throw new Error(`slot ${slot} is used twice`);
       if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);
       if (this.tokens && !this.tokens.get(slot).length) throw new Error(`news id ${meta.id} (slot ${slot}) has no token ids`);
-      this.metas.set(slot, meta);
+      if (inFile && "file" in store) this.metas.setInFile(slot, inFile.at, inFile.length);
+      else this.metas.set(slot, meta);
       this.slotById.set(meta.id, slot);
       this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
       this.categories[slot] = this.categoryCode(meta.category ?? "");
@@ -474,8 +496,15 @@ export class Catalog {
     return why ? { ok: false, reason: why } : { ok: true };
   }
 
-  /** Ends the index workers, if any. */
+  /** Whether the items can be read: false once a read of the snapshot's item file has failed. */
+  itemsHealth(): { ok: true } | { ok: false; reason: string } {
+    const why = this.metas.failure;
+    return why ? { ok: false, reason: why } : { ok: true };
+  }
+
+  /** Ends the index workers, if any, and closes the item file. */
   async close(): Promise<void> {
+    this.metas.close();
     if (!(this.index instanceof HnswIndex)) await this.index.close();
   }
 

@@ -22,10 +22,16 @@ export function readInto(path: string, into: Uint8Array): void {
   }
 }
 
-/** A file's lines (UTF-8, split at each newline byte), read `chunk` bytes at a time; the last line needs no newline. */
-export function* fileLines(fd: number, chunk = CHUNK): Generator<string> {
+/**
+ * A file's lines (split at each newline byte, without it; the last line needs no newline), read
+ * `chunk` bytes at a time, each with its byte offset in the file: views of one buffer, valid
+ * until the next line is asked for.
+ */
+export function* fileLineBytes(fd: number, chunk = CHUNK): Generator<{ at: number; line: Buffer }> {
   let buf = Buffer.allocUnsafe(chunk);
   let have = 0;
+  // The file offset of buf[0].
+  let base = 0;
   for (;;) {
     if (have === buf.length) {
       // A line longer than the buffer: room for it.
@@ -35,17 +41,17 @@ export function* fileLines(fd: number, chunk = CHUNK): Generator<string> {
     }
     const n = readSync(fd, buf, have, buf.length - have, null);
     const end = have + n;
-    const read = buf.subarray(0, end);
     let at = 0;
-    for (let nl = read.indexOf(10, at); nl >= 0; nl = read.indexOf(10, at)) {
-      yield read.toString("utf8", at, nl);
+    for (let nl = buf.indexOf(10, at); nl >= 0 && nl < end; nl = buf.indexOf(10, at)) {
+      yield { at: base + at, line: buf.subarray(at, nl) };
       at = nl + 1;
     }
     if (n === 0) {
-      if (at < end) yield buf.toString("utf8", at, end);
+      if (at < end) yield { at: base + at, line: buf.subarray(at, end) };
       return;
     }
     buf.copy(buf, 0, at, end);
+    base += at;
     have = end - at;
   }
 }

@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MetaStore } from "../../src/catalog/meta-store.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MetaStore, storedText } from "../../src/catalog/meta-store.ts";
 import { Random } from "../../src/synth/random.ts";
 
 test("items round-trip as bytes, through rewrites, frees and compactions", () => {
@@ -41,4 +44,42 @@ test("reserved rows are free until set; raw() is the stored JSON", () => {
   store.set(3, { id: "a", title: "t" });
   assert.equal(new TextDecoder().decode(store.raw(3)!), '{"id":"a","title":"t"}');
   assert.equal(store.raw(4), null);
+});
+
+test("items in a file read back through rewrites and compactions of the arena beside them", () => {
+  const dir = mkdtempSync(join(tmpdir(), "meta-store-"));
+  try {
+    const items = Array.from({ length: 100 }, (_, i) => ({ id: `F${i}`, title: `in the file ${i} — ✓` }));
+    // Lines as snapshots write them: {"slot":N, then the stored text without its brace.
+    let text = "";
+    const ranges: { at: number; length: number }[] = [];
+    items.forEach((item, slot) => {
+      const head = `{"slot":${slot},`;
+      const rest = storedText(item).slice(1);
+      ranges.push({ at: Buffer.byteLength(text) + head.length, length: Buffer.byteLength(rest) });
+      text += `${head}${rest}\n`;
+    });
+    writeFileSync(join(dir, "items.jsonl"), text);
+    const store = new MetaStore();
+    store.openFile(join(dir, "items.jsonl"));
+    ranges.forEach((r, slot) => store.setInFile(slot, r.at, r.length));
+    assert.equal(store.inFile, 100);
+    const rng = new Random(5);
+    for (let i = 0; i < 5000; i++) {
+      const slot = rng.int(100, 199);
+      if (rng.chance(0.3)) store.clear(slot);
+      else store.set(slot, { id: `M${i}`, title: "x".repeat(rng.int(100, 3000)) });
+    }
+    store.set(3, { id: "F3", title: "rewritten" });
+    store.clear(4);
+    assert.equal(store.inFile, 98);
+    items.forEach((item, slot) => {
+      if (slot === 3) assert.deepEqual(store.get(slot), { id: "F3", title: "rewritten" });
+      else if (slot === 4) assert.equal(store.get(slot), null);
+      else assert.deepEqual(store.get(slot), item, `slot ${slot}`);
+    });
+    store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

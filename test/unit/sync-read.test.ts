@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileLines, readInto } from "../../src/catalog/sync-read.ts";
+import { fileLineBytes, readInto } from "../../src/catalog/sync-read.ts";
 
 function withFile<T>(bytes: string | Uint8Array, f: (path: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), "sync-read-"));
@@ -22,17 +22,25 @@ const lines = (text: string, chunk: number) =>
   withFile(text, (path) => {
     const fd = openSync(path, "r");
     try {
-      return [...fileLines(fd, chunk)];
+      const got: { at: number; text: string }[] = [];
+      for (const { at, line } of fileLineBytes(fd, chunk)) got.push({ at, text: line.toString("utf8") });
+      return got;
     } finally {
       closeSync(fd);
     }
   });
 
-test("fileLines gives every line whole, whatever the chunk: multi-byte characters, lines longer than a chunk, empty lines, no final newline", () => {
+test("fileLineBytes gives every line whole with its byte offset, whatever the chunk: multi-byte characters, lines longer than a chunk, empty lines, no final newline", () => {
   const rows = ['{"id":"N1","title":"Zürich – 東京 🚀"}', "", "x".repeat(50), '{"id":"N2","title":"ß"}', "last without newline"];
   const text = rows.join("\n");
-  for (const chunk of [1, 2, 3, 7, 16, 1 << 20]) assert.deepEqual(lines(text, chunk), rows, `chunk ${chunk}`);
-  assert.deepEqual(lines(`${rows.join("\n")}\n`, 5), rows, "a final newline adds no line");
+  let at = 0;
+  const want = rows.map((r) => {
+    const line = { at, text: r };
+    at += Buffer.byteLength(r) + 1;
+    return line;
+  });
+  for (const chunk of [1, 2, 3, 7, 16, 1 << 20]) assert.deepEqual(lines(text, chunk), want, `chunk ${chunk}`);
+  assert.deepEqual(lines(`${rows.join("\n")}\n`, 5), want, "a final newline adds no line");
   assert.deepEqual(lines("", 4), []);
 });
 
