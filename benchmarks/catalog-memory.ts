@@ -5,9 +5,10 @@
  * metadata bytes as stored). The served layouts: one graph replicated in two index workers
  * (the default) and two graphs sharded over them.
  *
- * Each snapshot is served twice: with the defaults, and with the exact scorer's vectors mirrored in
- * the encoder worker whatever their size (--exact-mirror-max-bytes 2^40, as before streaming):
- * resident memory and the time a sampled retrieve takes with its exact recomputation, side by side.
+ * Each snapshot is served twice: with the defaults, and with the items' JSON held in memory whatever
+ * its size (--items-in-memory-max-bytes 2^40, as before items were read from the snapshot's file):
+ * resident memory, the time a sampled retrieve takes with its exact recomputation, and the time a
+ * GET /news/:id of a random item takes (one item read from the file, or from memory), side by side.
  *
  * Each served layout also answers BENCH_QUERIES retrieves of users with histories of 10 to 50
  * random items (uniform: the pessimistic user model of benchmarks/recall.ts), each recomputed
@@ -65,7 +66,7 @@ const post = (url: string, body: unknown) =>
 async function served(
   args: string[],
   queries = 0,
-): Promise<{ startSeconds: number; rssMiB: number; recall: number; samples: number; sampledRetrieveMs: number }> {
+): Promise<{ startSeconds: number; rssMiB: number; recall: number; samples: number; sampledRetrieveMs: number; getNewsMs: number }> {
   const t0 = performance.now();
   const c = await startChild([
     "serve",
@@ -104,9 +105,18 @@ async function served(
     done = await measured();
   }
   const sampledRetrieveMs = queries ? (performance.now() - t1) / queries : NaN;
+  // Random items one at a time: each read from wherever the catalog keeps it (rarely one read before).
+  const t2 = performance.now();
+  const gets = queries ? 2000 : 0;
+  for (let i = 0; i < gets; i++) {
+    const r = await fetch(`${c.url}/news/N${1 + Math.floor(rand() * NEWS)}`);
+    if (!r.ok) throw new Error(`GET /news answered ${r.status}`);
+    await r.arrayBuffer();
+  }
+  const getNewsMs = gets ? (performance.now() - t2) / gets : NaN;
   const recall = queries ? await metric(c.url, "newsrec_retrieval_recall") : NaN;
   await c.stop();
-  return { startSeconds, rssMiB: rss, recall, samples: done - before, sampledRetrieveMs };
+  return { startSeconds, rssMiB: rss, recall, samples: done - before, sampledRetrieveMs, getNewsMs };
 }
 
 /** Resident MiB of a snapshot's parts, each loaded alone in a process of its own (catalog-parts.ts). */
@@ -136,7 +146,7 @@ interface Column {
   embed: { seconds: number; peakMiB: number };
   graphFilesMiB: number;
   serve: Awaited<ReturnType<typeof served>>;
-  mirrored: Awaited<ReturnType<typeof served>>;
+  held: Awaited<ReturnType<typeof served>>;
   parts: ReturnType<typeof parts>;
 }
 const columns: Column[] = [];
@@ -148,15 +158,17 @@ for (const asked of GRAPHS) {
   const layout = shards === 1 ? "replicated" : "sharded";
   const serve = await served(["--snapshot", snap], QUERIES);
   say(
-    `${layout}: start-up ${serve.startSeconds.toFixed(1)} s, ${serve.rssMiB.toFixed(0)} MiB, recall@10 ${serve.recall} over ${serve.samples} samples, ${serve.sampledRetrieveMs.toFixed(0)} ms per sampled retrieve`,
+    `${layout}: start-up ${serve.startSeconds.toFixed(1)} s, ${serve.rssMiB.toFixed(0)} MiB, recall@10 ${serve.recall} over ${serve.samples} samples, ${serve.sampledRetrieveMs.toFixed(0)} ms per sampled retrieve, ${serve.getNewsMs.toFixed(3)} ms per GET /news`,
   );
-  const mirrored = await served(["--snapshot", snap, "--exact-mirror-max-bytes", String(2 ** 40)], Math.min(QUERIES, 100));
-  say(`${layout}, mirrored: ${mirrored.rssMiB.toFixed(0)} MiB, ${mirrored.sampledRetrieveMs.toFixed(0)} ms per sampled retrieve`);
+  const held = await served(["--snapshot", snap, "--items-in-memory-max-bytes", String(2 ** 40)], Math.min(QUERIES, 100));
+  say(
+    `${layout}, items held: ${held.rssMiB.toFixed(0)} MiB, ${held.sampledRetrieveMs.toFixed(0)} ms per sampled retrieve, ${held.getNewsMs.toFixed(3)} ms per GET /news`,
+  );
   const files = graphFiles(shards);
   const graphFilesMiB = files.reduce((a, f) => a + MiB_(join(snap, f)), 0);
   const p = parts(snap, files);
   say(`${layout} parts: ${JSON.stringify(p)}`);
-  columns.push({ asked, shards, layout, embed, graphFilesMiB, serve, mirrored, parts: p });
+  columns.push({ asked, shards, layout, embed, graphFilesMiB, serve, held, parts: p });
 }
 
 const m = JSON.parse(readFileSync(join(dir, `snap-${GRAPHS[0]}`, "manifest.json"), "utf8"));
@@ -183,8 +195,10 @@ console.log(
     row("served resident, MiB", (c) => f(c.serve.rssMiB)),
     row(`served resident less an empty server's (${f(empty.rssMiB)} MiB), MiB`, (c) => f(c.serve.rssMiB - empty.rssMiB)),
     row("a sampled retrieve with its exact recomputation (vectors streamed through the encoder worker), ms", (c) => c.serve.sampledRetrieveMs.toFixed(0)),
-    row("served resident with the vectors mirrored in the encoder worker (--exact-mirror-max-bytes 2^40), MiB", (c) => f(c.mirrored.rssMiB)),
-    row("a sampled retrieve, vectors mirrored, ms", (c) => c.mirrored.sampledRetrieveMs.toFixed(0)),
+    row("GET /news/:id of a random item (read from the snapshot's file), ms", (c) => c.serve.getNewsMs.toFixed(3)),
+    row("served resident with the items' JSON held in memory (--items-in-memory-max-bytes 2^40), MiB", (c) => f(c.held.rssMiB)),
+    row("a sampled retrieve, items held, ms", (c) => c.held.sampledRetrieveMs.toFixed(0)),
+    row("GET /news/:id of a random item, items held, ms", (c) => c.held.getNewsMs.toFixed(3)),
     row("parts loaded alone: catalog without its graph (vectors, metadata bytes, ids, columns), MiB", (c) => f(c.parts.catalogWithoutGraphMiB)),
     row(
       "parts loaded alone: the graphs as hnswlib holds them, MiB",
