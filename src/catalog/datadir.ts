@@ -178,7 +178,7 @@ export async function swapSnapshot(
   let pointed = false;
   try {
     await mkdir(tmp);
-    const manifest = await writeSnapshotFiles(catalog, tmp, info, onStep);
+    const { manifest, itemAt } = await writeSnapshotFiles(catalog, tmp, info, onStep);
     onStep("rename folder");
     await rename(tmp, dir);
     onStep("fsync snapshots folder");
@@ -187,6 +187,9 @@ export async function swapSnapshot(
       if (step === "fsync data dir") pointed = true;
       onStep(step);
     });
+    // Items read from a file are read from this snapshot's now (the catalog is as written: writes wait
+    // for the swap), so an older one, perhaps a seed on shared storage that is replaced, is let go.
+    catalog.readItemsFrom(join(dir, "items.jsonl"), itemAt);
     onStep("prune");
     await prune(snapshots, [name, previous?.slice(SNAPSHOTS.length + 1) ?? ""]);
     return manifest;

@@ -30,6 +30,7 @@ const HOT = 4096;
 /** Items read from the file kept as bytes for reading again. */
 const RAW_HOT = 8192;
 const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
 
 /** An item's JSON text as stored: its "id" key first (rank/rank-json.ts splices the text after it). */
 export function storedText(item: NewsItem): string {
@@ -165,6 +166,31 @@ export class MetaStore {
     this.lengths[slot] = length + 1;
   }
 
+  /** Whether items are read from a file. */
+  get readsFile(): boolean {
+    return this.fd >= 0;
+  }
+
+  /**
+   * Every item is read from `path` from now on, at itemAt[slot] (its text after the opening
+   * brace, as setInFile): a file written from this store as it is (a snapshot's items.jsonl).
+   * The arena is let go and the previous file closed; a read failure of the previous file is
+   * forgotten. Throws, changing nothing, when the file cannot be opened or a live slot has no place in it.
+   */
+  adoptFile(path: string, itemAt: Float64Array): void {
+    for (let slot = 0; slot < this.rows; slot++)
+      if (this.lengths[slot]! > 0 && !(itemAt[slot]! >= 0)) throw new Error(`slot ${slot} is not in ${basename(path)}`);
+    const fd = openSync(path, "r");
+    for (let slot = 0; slot < this.rows; slot++) if (this.lengths[slot]! > 0) this.starts[slot] = -(itemAt[slot]! + 1);
+    this.close();
+    this.fd = fd;
+    this.fileName = basename(path);
+    this.failure = null;
+    this.bytes = new Uint8Array(1 << 16);
+    this.used = 0;
+    this.garbage = 0;
+  }
+
   /** Items read from the file, not held (diagnostics, tests). */
   get inFile(): number {
     let n = 0;
@@ -182,7 +208,12 @@ export class MetaStore {
     const s = this.starts[slot]!;
     if (s >= 0) return this.bytes.subarray(s, s + this.lengths[slot]!);
     const kept = this.rawHot.get(slot);
-    if (kept) return kept;
+    if (kept) {
+      // Most recently read last: the first one is the one to let go.
+      this.rawHot.delete(slot);
+      this.rawHot.set(slot, kept);
+      return kept;
+    }
     const out = this.readFile(-s - 1, this.lengths[slot]!);
     if (this.rawHot.size >= RAW_HOT) this.rawHot.delete(this.rawHot.keys().next().value!);
     this.rawHot.set(slot, out);
@@ -198,6 +229,8 @@ export class MetaStore {
         if (n === 0) throw new Error(`${this.fileName} ends before byte ${at + length - 1} (truncated)`);
         got += n;
       }
+      // An item's text ends its JSON object: anything else is a file changed under the server.
+      if (out[length - 1] !== CLOSE_BRACE) throw new Error(`${this.fileName} changed: byte ${at + length - 2} does not end an item`);
     } catch (err) {
       this.failure = `the catalog's item file cannot be read: ${(err as Error).message}`;
       throw new NewsrecError("UNAVAILABLE", this.failure);

@@ -100,6 +100,12 @@ export type SnapshotInfo = {
   log?: SnapshotLog;
 };
 
+/** A snapshot written: its manifest, and where each slot's item text starts in its items.jsonl (-1: a free slot). */
+export interface WrittenSnapshot {
+  manifest: SnapshotManifest;
+  itemAt: Float64Array;
+}
+
 /**
  * Writes the catalog's files into the empty folder `dir`, manifest last, every file and the
  * folder fsynced: a folder with a manifest is complete. The work is asynchronous (file I/O
@@ -113,7 +119,7 @@ export async function writeSnapshotFiles(
   dir: string,
   info: SnapshotInfo,
   onStep: (step: string) => void = () => {},
-): Promise<SnapshotManifest> {
+): Promise<WrittenSnapshot> {
   const slots = catalog.slots;
   const shards = catalog.index instanceof ShardedIndex ? catalog.index.shards : 1;
   const paths = graphFiles(shards).map((f) => join(dir, f));
@@ -124,6 +130,7 @@ export async function writeSnapshotFiles(
   graph.catch(() => {});
   // Items go out a chunk at a time, so no one step holds the event loop for long.
   const vectors = new Float32Array(slots * catalog.dim);
+  const itemAt = new Float64Array(slots).fill(-1);
   const items = await open(join(dir, "items.jsonl"), "w");
   try {
     let lines: string[] = [];
@@ -132,12 +139,16 @@ export async function writeSnapshotFiles(
       lines = [];
     };
     const text = new TextDecoder();
+    let at = 0;
     for (let slot = 0; slot < slots; slot++) {
       // Each item's JSON as the catalog holds it ({"id":...}), with its slot put first: no parse.
       const raw = catalog.rawMetaAt(slot);
       if (!raw) continue;
       vectors.set(catalog.vectorAt(slot), slot * catalog.dim);
-      lines.push(`{"slot":${slot},${text.decode(raw.subarray(1))}\n`);
+      const head = `{"slot":${slot},`;
+      itemAt[slot] = at + head.length;
+      at += head.length + raw.length;
+      lines.push(`${head}${text.decode(raw.subarray(1))}\n`);
       if (lines.length === CAPTURE_CHUNK) await flush();
     }
     await flush();
@@ -174,7 +185,7 @@ export async function writeSnapshotFiles(
   await writeDurable(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
   onStep("fsync snapshot folder");
   await fsyncPath(dir);
-  return manifest;
+  return { manifest, itemAt };
 }
 
 /**
@@ -188,7 +199,7 @@ export async function writeSnapshot(catalog: Catalog, dir: string, info: Snapsho
   const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
-  const manifest = await writeSnapshotFiles(catalog, tmp, info);
+  const { manifest } = await writeSnapshotFiles(catalog, tmp, info);
   await swapFolder(tmp, dir);
   return manifest;
 }
@@ -374,7 +385,9 @@ function* itemLines(dir: string, m: SnapshotManifest, inFile: boolean): Generato
       const { slot, ...meta } = o;
       if (!Number.isInteger(slot) || slot < 0 || slot >= m.slots) throw new SnapshotError(dir, `items.jsonl line ${line}: slot ${slot} out of range`);
       const head = `{"slot":${slot},`;
-      if (inFile && text.startsWith(head) && text.slice(head.length) === storedText(meta).slice(1)) {
+      // The same text, and the same bytes (a stray byte that is not UTF-8 decodes to U+FFFD, which encodes to three).
+      const rest = storedText(meta).slice(1);
+      if (inFile && text.startsWith(head) && text.slice(head.length) === rest && Buffer.byteLength(rest) === bytes.length - head.length) {
         yield { slot, meta, inFile: { at: at + head.length, length: bytes.length - head.length } };
       } else yield { slot, meta };
     }

@@ -194,6 +194,11 @@ export class Catalog {
     return this.metas.raw(slot);
   }
 
+  /** A slot's publication time in ms since the epoch (NaN: none). */
+  publishedAtMs(slot: number): number {
+    return this.published[slot]!;
+  }
+
   /** The dot product of a query with a slot's vector (no view of the row is made). */
   scoreAt(query: Float32Array, slot: number): number {
     return dot(query, this.vectors, slot * this.dim);
@@ -494,6 +499,24 @@ export class Catalog {
   indexHealth(): { ok: true } | { ok: false; reason: string } {
     const why = this.index instanceof HnswIndex ? null : this.index.unavailableReason;
     return why ? { ok: false, reason: why } : { ok: true };
+  }
+
+  /**
+   * After a snapshot of this catalog, as it still is, is written: `path` is its items.jsonl and
+   * itemAt where each slot's text starts there. A catalog that reads items from a file, or whose
+   * items now pass itemsInMemoryMaxBytes, reads them all from this one from now on (the arena of
+   * items written since is let go, an older file closed). Returns whether it did; a file that
+   * cannot be opened leaves things as they were.
+   */
+  readItemsFrom(path: string, itemAt: Float64Array): boolean {
+    const limit = this.opts.itemsInMemoryMaxBytes;
+    if (!this.metas.readsFile && (limit === undefined || this.metas.liveBytes <= limit)) return false;
+    try {
+      this.metas.adoptFile(path, itemAt);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Whether the items can be read: false once a read of the snapshot's item file has failed. */

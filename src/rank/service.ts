@@ -161,7 +161,8 @@ export class RankService {
       }
       if (user) scored.sort((a, b) => b.score - a.score);
       else {
-        const published = (h: Scored) => Date.parse(this.catalog.metaAt(h.slot).publishedAt ?? "") || 0;
+        // The catalog's column, not each item's metadata (which may be read from a file).
+        const published = (h: Scored) => this.catalog.publishedAtMs(h.slot) || 0;
         scored.sort((a, b) => published(b) - published(a));
       }
       stop();

@@ -4,9 +4,10 @@
 // (truncated on the real filesystem) gives 503s naming it and a readiness that says so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync, openSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { swapSnapshot } from "../../src/catalog/datadir.ts";
 import { readSnapshot, writeSnapshot } from "../../src/catalog/snapshot.ts";
 import { Catalog, catalogOptions, type NewsMeta } from "../../src/catalog/store.ts";
 import { buildConfig } from "../../src/config.ts";
@@ -86,6 +87,50 @@ test("a line not in the form snapshots write is held in memory, the rest read fr
     const c = readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, inFile).catalog;
     assert.equal(c.itemsInFile, 197);
     assert.equal(decode(c.rawMetaAt(0)), JSON.stringify({ id: 'N0"é', title: "plain", category: "b" }));
+    await c.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a compaction moves every item to the new snapshot's file: the seed's folder can go, and writes made since leave memory", async () => {
+  const dir = tmp();
+  try {
+    await writeSnapshot(sample(), join(dir, "seed"), HINT);
+    const c = readSnapshot(join(dir, "seed"), { fingerprint: "fp", dimension: 4 }, inFile).catalog;
+    c.upsert({ id: "N8", title: "rewritten" }, Float32Array.from([1, 1, 1, 1]));
+    c.upsert({ id: "late", title: "written since" }, Float32Array.from([0, 1, 0, 1]));
+    assert.equal(c.itemsInFile, 197);
+    const before = Array.from({ length: c.slots }, (_, s) => decode(c.rawMetaAt(s)));
+    await swapSnapshot(c, join(dir, "data"), HINT);
+    assert.equal(c.itemsInFile, c.size, "every item now read from the data dir's snapshot");
+    // The seed replaced or removed from shared storage: nothing reads it any more.
+    rmSync(join(dir, "seed"), { recursive: true, force: true });
+    for (let s = 0; s < c.slots; s++) assert.equal(decode(c.rawMetaAt(s)), before[s], `slot ${s}`);
+    assert.deepEqual(c.itemsHealth(), { ok: true });
+    await c.close();
+
+    // A catalog that holds its items, under the limit, keeps holding them.
+    const small = sample();
+    await swapSnapshot(small, join(dir, "data2"), HINT);
+    assert.equal(small.itemsInFile, 0);
+    await small.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an item file rewritten in place under the catalog is refused rather than served", async () => {
+  const dir = tmp();
+  try {
+    await writeSnapshot(sample(), join(dir, "s"), HINT);
+    const c = readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, inFile).catalog;
+    // Same length, other bytes (as a copy over the file in place would leave).
+    const fd = openSync(join(dir, "s", "items.jsonl"), "r+");
+    writeSync(fd, Buffer.from(" ".repeat(4000)), 0, 4000, 0);
+    closeSync(fd);
+    assert.throws(() => c.rawMetaAt(c.slotOf("N3")!), /item file cannot be read: items\.jsonl changed/);
+    assert.equal(c.itemsHealth().ok, false);
     await c.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

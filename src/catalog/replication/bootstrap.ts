@@ -114,8 +114,11 @@ export async function loadBase(
     return { catalog: new Catalog(expect.dimension, expect.fingerprint, opts), seq: 0, hnsw: configHnsw(config), ownSnapshot: false };
   const t0 = performance.now();
   const r = readSnapshot(best.dir, expect, opts);
-  // Snapshots whose graphs load in the background settle `loaded` once they are in.
-  await (r as { loaded?: Promise<void> }).loaded;
+  // Snapshots whose graphs load in the background settle `loaded` once they are in; one that fails ends its workers and item file.
+  await r.loaded.catch(async (err) => {
+    await r.catalog.close();
+    throw err;
+  });
   log(`snapshot ${best.dir}: ${r.catalog.size} news loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return { catalog: r.catalog, seq: best.seq, hnsw: adoptSnapshotHnsw(r.catalog, r.manifest, config, log), ownSnapshot: best.own };
 }
