@@ -70,7 +70,16 @@ const post = (url: string, body: unknown) =>
 async function served(
   args: string[],
   queries = 0,
-): Promise<{ startSeconds: number; rssAtStartMiB: number; rssMiB: number; recall: number; samples: number; sampledRetrieveMs: number; getNewsMs: number }> {
+): Promise<{
+  startSeconds: number;
+  rssAtStartMiB: number;
+  rssMiB: number;
+  rssAfterWorkMiB: number;
+  recall: number;
+  samples: number;
+  sampledRetrieveMs: number;
+  getNewsMs: number;
+}> {
   const t0 = performance.now();
   const c = await startChild([
     "serve",
@@ -122,9 +131,10 @@ async function served(
     await r.arrayBuffer();
   }
   const getNewsMs = gets ? (performance.now() - t2) / gets : NaN;
+  const rssAfterWork = rssMiB(c.proc.pid!);
   const recall = queries ? await metric(c.url, "newsrec_retrieval_recall") : NaN;
   await c.stop();
-  return { startSeconds, rssAtStartMiB: rssAtStart, rssMiB: rss, recall, samples: done - before, sampledRetrieveMs, getNewsMs };
+  return { startSeconds, rssAtStartMiB: rssAtStart, rssMiB: rss, rssAfterWorkMiB: rssAfterWork, recall, samples: done - before, sampledRetrieveMs, getNewsMs };
 }
 
 /** Resident MiB of a snapshot's parts, each loaded alone in a process of its own (catalog-parts.ts). */
@@ -202,6 +212,7 @@ console.log(
     row(`recall@10 of ${QUERIES} retrieves (server's recall monitor, exact recomputation)`, (c) => `${c.serve.recall.toFixed(3)} (${c.serve.samples} samples)`),
     row("served resident just after start-up, MiB", (c) => f(c.serve.rssAtStartMiB)),
     row(`served resident after ${SETTLE} s idle, MiB`, (c) => f(c.serve.rssMiB)),
+    row(`served resident after the work below (${QUERIES} sampled retrieves, 2,000 GET /news), MiB`, (c) => f(c.serve.rssAfterWorkMiB)),
     row(`served resident less an empty server's (${f(empty.rssMiB)} MiB), MiB`, (c) => f(c.serve.rssMiB - empty.rssMiB)),
     row("a sampled retrieve with its exact recomputation (vectors streamed through the encoder worker), ms", (c) => c.serve.sampledRetrieveMs.toFixed(0)),
     row("GET /news/:id of a random item (read from the snapshot's file), ms", (c) => c.serve.getNewsMs.toFixed(3)),
