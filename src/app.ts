@@ -103,6 +103,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   });
   rank.onRetrieved = (query, k, filter, items) => recall.observe(query, k, filter, items);
   metrics.retrievalRecall = () => recall.recall;
+  metrics.itemFileReads = () => catalog.itemFileReads;
   metrics.recallTarget.set(config.recallTarget);
   await recall.warm(config.workers);
   if (durable || (replicated && config.dataDir)) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;

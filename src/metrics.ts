@@ -25,6 +25,7 @@ export class Metrics {
   readonly encoderWorkersAlive: client.Gauge;
   readonly cacheLookups: client.Counter<"result">;
   readonly cacheEntries: client.Gauge;
+  readonly itemFileReadsTotal: client.Counter<"source">;
   readonly catalogItems: client.Gauge;
   readonly indexCapacity: client.Gauge;
   readonly indexDeleted: client.Gauge;
@@ -120,6 +121,20 @@ export class Metrics {
       },
     });
     this.cacheEntries = new client.Gauge({ name: "newsrec_user_cache_entries", help: "User vectors in the cache.", registers: r });
+    const itemsAdded = { file: 0, cache: 0 };
+    this.itemFileReadsTotal = new client.Counter({
+      name: "newsrec_item_file_reads_total",
+      help: "Reads of items left in the snapshot's item file (itemsInMemoryMaxBytes), by where the bytes came from: the file, or the most recently read ones kept (cache).",
+      labelNames: ["source"],
+      registers: r,
+      collect() {
+        const now = self.itemFileReads();
+        for (const source of ["file", "cache"] as const) {
+          this.inc({ source }, now[source] - itemsAdded[source]);
+          itemsAdded[source] = now[source];
+        }
+      },
+    });
     this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
     this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
     this.indexDeleted = new client.Gauge({ name: "newsrec_index_deleted_slots", help: "Tombstoned HNSW slots awaiting reuse.", registers: r });
@@ -241,6 +256,8 @@ export class Metrics {
     });
   }
 
+  /** Reads of items in the snapshot's item file so far (the catalog's count: newsrec_item_file_reads_total). */
+  itemFileReads: () => { readonly file: number; readonly cache: number } = () => ({ file: 0, cache: 0 });
   /** User-cache lookups so far, by result (newsrec_user_cache_lookups_total). */
   readonly lookups = { hit: 0, miss: 0 };
 

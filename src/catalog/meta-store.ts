@@ -55,6 +55,8 @@ export class MetaStore {
   private fileName = "";
   /** Why the file cannot be read, once a read has failed. */
   failure: string | null = null;
+  /** Items in the file asked for so far: read from it, or found among the kept ones. */
+  readonly fileReads = { file: 0, cache: 0 };
   /** Slots ever used. */
   rows = 0;
 
@@ -209,11 +211,13 @@ export class MetaStore {
     if (s >= 0) return this.bytes.subarray(s, s + this.lengths[slot]!);
     const kept = this.rawHot.get(slot);
     if (kept) {
+      this.fileReads.cache++;
       // Most recently read last: the first one is the one to let go.
       this.rawHot.delete(slot);
       this.rawHot.set(slot, kept);
       return kept;
     }
+    this.fileReads.file++;
     const out = this.readFile(-s - 1, this.lengths[slot]!);
     if (this.rawHot.size >= RAW_HOT) this.rawHot.delete(this.rawHot.keys().next().value!);
     this.rawHot.set(slot, out);

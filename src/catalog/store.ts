@@ -157,6 +157,11 @@ export class Catalog {
     return this.opts.itemsInMemoryMaxBytes;
   }
 
+  /** Reads of items in a snapshot's file so far, by where the bytes came from (newsrec_item_file_reads_total). */
+  get itemFileReads(): { readonly file: number; readonly cache: number } {
+    return this.metas.fileReads;
+  }
+
   /** Items read on demand from a snapshot's file rather than held (diagnostics, tests). */
   get itemsInFile(): number {
     return this.metas.inFile;

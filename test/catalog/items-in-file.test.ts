@@ -183,6 +183,9 @@ test("a server reading items from the file answers as one holding them, and a fi
     const [ta, tb] = [await a.text(), await b.text()];
     assert.equal(tb.replace('"userCache":"miss"', ""), ta.replace('"userCache":"miss"', ""), "the same bytes");
     assert.equal((await fetch(`${filed.url}/news/N299`)).status, 200);
+    const reads = await (await fetch(`${filed.url}/metrics`)).text();
+    assert.match(reads, /newsrec_item_file_reads_total\{source="file"\} [1-9]/, "items were read from the file");
+    assert.match(await (await fetch(`${held.url}/metrics`)).text(), /newsrec_item_file_reads_total\{source="file"\} 0/, "none when items are held");
 
     truncateSync(join(dir, "snap", "items.jsonl"), 100);
     const r = await fetch(`${filed.url}/news/N250`);
