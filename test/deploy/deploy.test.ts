@@ -129,7 +129,7 @@ test("Prometheus config and alert rules pass promtool", {
 test("the Grafana dashboard has the panels an operator needs, each with a query", () => {
   const d = JSON.parse(readFileSync(join(ROOT, "deploy/grafana/newsrec-dashboard.json"), "utf8"));
   const titles = d.panels.map((p: any) => p.title).join(" | ");
-  for (const t of [/Per-stage latency/, /Requests per second/, /cache hit ratio/i, /batch size/, /Catalog/]) assert.match(titles, t);
+  for (const t of [/Per-stage latency/, /Requests per second/, /cache hit ratio/i, /batch size/, /Catalog/, /Resident memory/]) assert.match(titles, t);
   for (const p of d.panels) assert.ok(p.targets.length && p.targets.every((t: any) => /newsrec_/.test(t.expr)), p.title);
 });
 
