@@ -15,7 +15,7 @@ import { tokenSpecOf } from "../catalog/token-column.ts";
 import { writeTunedSnapshot } from "../catalog/tuned-snapshot.ts";
 import { loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
-import { HISTORIES, HISTORY_MAX, HISTORY_MIN, sampleQueries, type HistoryModel } from "../index/tune-queries.ts";
+import { HISTORIES, HISTORY_MAX, HISTORY_MIN, sampleQueries, type HistoryModel, type UserQuery } from "../index/tune-queries.ts";
 import { HnswIndex } from "../index/hnsw.ts";
 import { cheapest, graphSearcher, shardsSearcher, tuneBeam, tuneGrid, type Grid, type GridPoint, type Searcher, type TuneInput } from "../index/tune.ts";
 import { intOption } from "./options.ts";
@@ -125,7 +125,7 @@ export function tuneCommand(program: Command): void {
         maxQueue: 1 << 16,
         log: say,
       });
-      let queries: Float32Array[];
+      let queries: UserQuery[];
       try {
         queries = await sampleQueries(
           { vectors, dim: catalog.dim, live, isLive, title: (s) => catalog.metaAt(s).title, tokens: (s) => catalog.tokensAt(s) },

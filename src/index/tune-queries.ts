@@ -13,6 +13,10 @@
  * "uniform" histories (10 to 50 items drawn uniformly, as benchmarks/recall.ts draws them) are
  * the pessimistic bound: such a user vector averages many unrelated clusters and its true top-k
  * lies scattered among them, so the same graph finds less of it (benchmarks/RESULTS.md).
+ *
+ * Each user keeps its history, which recall is measured without: /rank leaves a user's clicks out of
+ * a retrieve by default, and they are among the items nearest the user's vector, the easiest for a
+ * graph to find, so counting them would overstate the recall users get.
  */
 import { exactTopK } from "./exact.ts";
 import { Random } from "../synth/random.ts";
@@ -26,8 +30,8 @@ export const HISTORY_MAX = 50;
 export type HistoryModel = "coherent" | "uniform";
 /** How the histories are drawn, as the tuned record names it. */
 export const HISTORIES: Record<HistoryModel, string> = {
-  coherent: `cluster-coherent: ${HISTORY_MIN}-${HISTORY_MAX} items, 1-${INTERESTS} interests (${POOL} nearest items of a seed each), ${NOISE * 100}% anywhere`,
-  uniform: `uniform: ${HISTORY_MIN}-${HISTORY_MAX} items drawn uniformly`,
+  coherent: `cluster-coherent: ${HISTORY_MIN}-${HISTORY_MAX} items, 1-${INTERESTS} interests (${POOL} nearest items of a seed each), ${NOISE * 100}% anywhere; left out of the results`,
+  uniform: `uniform: ${HISTORY_MIN}-${HISTORY_MAX} items drawn uniformly; left out of the results`,
 };
 
 export interface QuerySource {
@@ -68,14 +72,15 @@ export function sampleHistory(src: QuerySource, rng: Random, model: HistoryModel
   return h;
 }
 
-/** `count` user vectors from the bundle's user encoder, deterministic for a seed. */
-export async function sampleQueries(
-  src: QuerySource,
-  encoders: Encoders,
-  count: number,
-  seed: number,
-  model: HistoryModel = "coherent",
-): Promise<Float32Array[]> {
+/** A sampled user: the vector of the bundle's user encoder, and the history it was encoded from. */
+export interface UserQuery {
+  vector: Float32Array;
+  /** The clicked slots, which /rank leaves out of a retrieve's results by default (excludeHistory). */
+  history: number[];
+}
+
+/** `count` users from the bundle's user encoder, deterministic for a seed. */
+export async function sampleQueries(src: QuerySource, encoders: Encoders, count: number, seed: number, model: HistoryModel = "coherent"): Promise<UserQuery[]> {
   const rng = new Random(seed);
   // The user encoder's input as the rank service builds it, by the bundle's user input kind.
   const history: HistorySource = {
@@ -83,10 +88,10 @@ export async function sampleQueries(
     metaAt: (s) => ({ title: src.title(s) }),
     tokensAt: (s) => src.tokens?.(s) ?? null,
   };
-  const out: Float32Array[] = [];
+  const out: UserQuery[] = [];
   for (let q = 0; q < count; q++) {
     const h = sampleHistory(src, rng, model);
-    out.push((await encoders.encodeUser(historyInput(encoders.bundle.manifest, h, history))).vector);
+    out.push({ vector: (await encoders.encodeUser(historyInput(encoders.bundle.manifest, h, history))).vector, history: h });
   }
   return out;
 }

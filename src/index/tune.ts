@@ -7,6 +7,7 @@
  * rebuilt on every re-embed.
  */
 import { dot, exactTopK } from "./exact.ts";
+import type { UserQuery } from "./tune-queries.ts";
 import { HnswIndex } from "./hnsw.ts";
 
 export interface Grid {
@@ -33,7 +34,8 @@ export interface TuneInput {
   slots: number;
   isLive: (slot: number) => boolean;
   phi: number;
-  queries: Float32Array[];
+  /** Each user's vector and history; results leave the history out, as /rank does by default. */
+  queries: UserQuery[];
 }
 
 /** Searches before each timed pass, so that caches and the JIT are warm for every setting alike. */
@@ -51,12 +53,17 @@ export function buildGraph(t: TuneInput, m: number, efConstruction: number): Hns
   return idx;
 }
 
-/** Exact top-k slots of each query, and the time one exact top-10 search took (JavaScript scorer). */
+/**
+ * Exact top-k slots of each query, its history left out (the items nearest a user are often the
+ * ones the user clicked, which /rank does not return, and which a graph finds easily), and the
+ * time one exact top-10 search took (JavaScript scorer).
+ */
 export function exactTruth(t: TuneInput, k: number): { truth: Set<number>[]; ms: number[] } {
   const ms: number[] = [];
   const truth = t.queries.map((q) => {
+    const clicked = new Set(q.history);
     const t0 = performance.now();
-    const r = exactTopK(q, t.vectors, t.slots, k, t.isLive);
+    const r = exactTopK(q.vector, t.vectors, t.slots, k, (s) => t.isLive(s) && !clicked.has(s));
     ms.push(performance.now() - t0);
     return new Set(r.map((x) => x.slot));
   });
@@ -65,22 +72,25 @@ export function exactTruth(t: TuneInput, k: number): { truth: Set<number>[]; ms:
 
 const recallOf = (found: number[], truth: Set<number>) => found.filter((s) => truth.has(s)).length / Math.max(1, truth.size);
 
-/** Up to k slots of largest dot product found with this beam. */
-export type Searcher = (query: Float32Array, k: number, efSearch: number) => number[];
+/** Up to k slots of largest dot product found with this beam, none of `exclude`. */
+export type Searcher = (query: Float32Array, k: number, efSearch: number, exclude: ReadonlySet<number>) => number[];
 
-/** One graph's search. */
+/** One graph's search, as the catalog's: k plus the excluded asked for, the excluded dropped. */
 export const graphSearcher =
   (idx: HnswIndex): Searcher =>
-  (q, k, ef) =>
-    idx.search(q, k, undefined, ef);
+  (q, k, ef, exclude) =>
+    idx
+      .search(q, k + exclude.size, undefined, ef)
+      .filter((s) => !exclude.has(s))
+      .slice(0, k);
 
 /**
  * A sharded snapshot's search as the server makes it: every graph searched with the same beam
  * (here one after another, on this thread), the candidates merged by their dot products.
  */
 export function shardsSearcher(graphs: HnswIndex[], t: Pick<TuneInput, "vectors" | "dim">): Searcher {
-  return (q, k, ef) => {
-    const all = graphs.flatMap((g) => g.search(q, k, undefined, ef));
+  return (q, k, ef, exclude) => {
+    const all = graphs.flatMap((g) => g.search(q, k + exclude.size, undefined, ef)).filter((s) => !exclude.has(s));
     const score = (s: number) => dot(q, t.vectors, s * t.dim);
     return all
       .map((s) => ({ s, v: score(s) }))
@@ -98,16 +108,17 @@ export function measure(
   truth100: Set<number>[],
   efSearch: number,
 ): Omit<GridPoint, "m" | "efConstruction" | "buildSeconds"> {
-  for (const q of t.queries.slice(0, WARMUP)) search(q, 10, efSearch);
+  const clicked = t.queries.map((q) => new Set(q.history));
+  t.queries.slice(0, WARMUP).forEach((q, i) => search(q.vector, 10, efSearch, clicked[i]!));
   const ms: number[] = [];
   let r10 = 0;
   let r100 = 0;
   t.queries.forEach((q, i) => {
     const t0 = performance.now();
-    const found = search(q, 10, efSearch);
+    const found = search(q.vector, 10, efSearch, clicked[i]!);
     ms.push(performance.now() - t0);
     r10 += recallOf(found, truth10[i]!);
-    r100 += recallOf(search(q, 100, efSearch), truth100[i]!);
+    r100 += recallOf(search(q.vector, 100, efSearch, clicked[i]!), truth100[i]!);
   });
   const n = t.queries.length;
   return { efSearch, recall10: r10 / n, recall100: r100 / n, p50Ms: pct(ms, 0.5), p99Ms: pct(ms, 0.99) };
