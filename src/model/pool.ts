@@ -171,7 +171,9 @@ export class WorkerPool {
     let member: Member | null = null;
     for (const m of this.members) if (m?.alive && (!member || m.inFlight < member.inFlight)) member = m;
     const m = member!;
-    const id = this.nextId++;
+    const id = this.nextId;
+    // Exact runs carry their id as int32 (topk-wire.ts); a run outstanding through 2^31 others is long retired.
+    this.nextId = id >= 0x7fffffff ? 1 : id + 1;
     m.inFlight++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, member: m, sentAt: performance.now() });

@@ -161,3 +161,12 @@ test("asks made while every run slot is taken wait for a run to come back, then 
     got.forEach((r, i) => sameTopK(r, catalog.exactSearch(queries[i]!, 10), `${slots} slot(s), ask ${i}`));
   }
 });
+
+test("run ids past int32's end wrap, and every exact answer still finds its run", async () => {
+  // A long-lived server's run counter reaches 2^31 - 1; an exact run carries its id as int32 (model/topk-wire.ts).
+  (enc as unknown as { pool: { nextId: number } }).pool.nextId = 2 ** 31 - 2;
+  for (let i = 0; i < 4; i++) {
+    const [got] = await onnxExactTopK(catalog, run, [queries[i]!], 10);
+    sameTopK(got!, catalog.exactSearch(queries[i]!, 10), `run ${i}`);
+  }
+});
