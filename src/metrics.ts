@@ -13,6 +13,32 @@ const STAGES: Stage[] = ["history_lookup", "cache_lookup", "user_encoding", "ret
 /** One label object per stage, made once (a timer per stage per request would otherwise make one each). */
 const STAGE_LABELS = Object.fromEntries(STAGES.map((stage) => [stage, Object.freeze({ stage })])) as Record<Stage, { stage: Stage }>;
 
+/**
+ * A counter of running totals kept in plain numbers (counted per request without a metric call)
+ * and added to the counter when scraped, one series per key of what `totals` reads.
+ */
+function totalsCounter<L extends string>(
+  registry: client.Registry,
+  name: string,
+  help: string,
+  label: L,
+  totals: () => Readonly<Record<string, number>>,
+): client.Counter<L> {
+  const added: Record<string, number> = {};
+  return new client.Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      for (const [key, now] of Object.entries(totals())) {
+        this.inc({ [label]: key } as Partial<Record<L, string>>, now - (added[key] ?? 0));
+        added[key] = now;
+      }
+    },
+  });
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   readonly requests: client.Counter<"transport" | "method" | "status">;
@@ -106,35 +132,21 @@ export class Metrics {
       registers: r,
     });
     const self = this;
-    // Counted in plain numbers per request (lookups) and added to the counter when scraped.
-    const added = { hit: 0, miss: 0 };
-    this.cacheLookups = new client.Counter({
-      name: "newsrec_user_cache_lookups_total",
-      help: "User-vector cache lookups by result (hit, miss).",
-      labelNames: ["result"],
-      registers: r,
-      collect() {
-        for (const result of ["hit", "miss"] as const) {
-          this.inc({ result }, self.lookups[result] - added[result]);
-          added[result] = self.lookups[result];
-        }
-      },
-    });
+    this.cacheLookups = totalsCounter(
+      this.registry,
+      "newsrec_user_cache_lookups_total",
+      "User-vector cache lookups by result (hit, miss).",
+      "result",
+      () => self.lookups,
+    );
     this.cacheEntries = new client.Gauge({ name: "newsrec_user_cache_entries", help: "User vectors in the cache.", registers: r });
-    const itemsAdded = { file: 0, cache: 0 };
-    this.itemFileReadsTotal = new client.Counter({
-      name: "newsrec_item_file_reads_total",
-      help: "Reads of items left in the snapshot's item file (itemsInMemoryMaxBytes), by where the bytes came from: the file, or the most recently read ones kept (cache).",
-      labelNames: ["source"],
-      registers: r,
-      collect() {
-        const now = self.itemFileReads();
-        for (const source of ["file", "cache"] as const) {
-          this.inc({ source }, now[source] - itemsAdded[source]);
-          itemsAdded[source] = now[source];
-        }
-      },
-    });
+    this.itemFileReadsTotal = totalsCounter(
+      this.registry,
+      "newsrec_item_file_reads_total",
+      "Reads of items left in the snapshot's item file (itemsInMemoryMaxBytes), by where the bytes came from: the file, or the most recently read ones kept (cache).",
+      "source",
+      () => self.itemFileReads(),
+    );
     this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
     this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
     this.indexDeleted = new client.Gauge({ name: "newsrec_index_deleted_slots", help: "Tombstoned HNSW slots awaiting reuse.", registers: r });
