@@ -178,7 +178,7 @@ export async function swapSnapshot(
   let pointed = false;
   try {
     await mkdir(tmp);
-    const { manifest, itemAt } = await writeSnapshotFiles(catalog, tmp, info, onStep);
+    const { manifest, items } = await writeSnapshotFiles(catalog, tmp, info, onStep);
     onStep("rename folder");
     await rename(tmp, dir);
     onStep("fsync snapshots folder");
@@ -189,7 +189,7 @@ export async function swapSnapshot(
     });
     // Items read from a file are read from this snapshot's now (the catalog is as written: writes wait
     // for the swap), so an older one, perhaps a seed on shared storage that is replaced, is let go.
-    catalog.readItemsFrom(join(dir, "items.jsonl"), itemAt);
+    catalog.readItemsFrom(join(dir, "items.jsonl"), items);
     onStep("prune");
     await prune(snapshots, [name, previous?.slice(SNAPSHOTS.length + 1) ?? ""]);
     return manifest;

@@ -17,10 +17,13 @@
  * memory beyond what is read, one read of a few hundred bytes per item answered, the most
  * recently read RAW_HOT of them kept. The file is held open, so a snapshot folder removed meanwhile
  * (a compaction's retention) is still read; a read that fails makes the store unavailable,
- * which readiness reports.
+ * which readiness reports until that read succeeds again (recheck). Each item's CRC-32 is kept
+ * (4 bytes a slot) and checked on every read from the file, so bytes changed under the server
+ * (a copy over the file in place) are refused, never served as an item.
  */
 import { closeSync, openSync, readSync } from "node:fs";
 import { basename } from "node:path";
+import { crc32 } from "node:zlib";
 import type { NewsItem } from "../api/schemas.ts";
 import { NewsrecError } from "../errors.ts";
 
@@ -30,12 +33,17 @@ const HOT = 4096;
 /** Items read from the file kept as bytes for reading again. */
 const RAW_HOT = 8192;
 const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
 
 /** An item's JSON text as stored: its "id" key first (rank/rank-json.ts splices the text after it). */
 export function storedText(item: NewsItem): string {
   const { id, ...rest } = item;
   return JSON.stringify({ id, ...rest });
+}
+
+/** Where each slot's item text is in a snapshot's items.jsonl (-1: a free slot), and the CRC-32 of its bytes there. */
+export interface ItemPlaces {
+  at: Float64Array;
+  sums: Uint32Array;
 }
 
 export class MetaStore {
@@ -46,22 +54,27 @@ export class MetaStore {
   private starts = new Float64Array(1024);
   /** Byte length per slot; 0: no item. */
   private lengths = new Uint32Array(1024);
+  /** Of an item in the file: the CRC-32 of its bytes there. */
+  private sums = new Uint32Array(1024);
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
   private readonly hot = new Map<number, NewsItem>();
   private readonly rawHot = new Map<number, Uint8Array>();
   /** The file items are read from (openFile), or -1. */
   private fd = -1;
-  private fileName = "";
+  /** The name of the file items are read from ("" for none). */
+  fileName = "";
   /** Why the file cannot be read, once a read has failed. */
   failure: string | null = null;
+  /** The read that failed, tried again by recheck(). */
+  private failed: { at: number; length: number; sum: number } | null = null;
   /** Items in the file asked for so far: read from it, or found among the kept ones. */
   readonly fileReads = { file: 0, cache: 0 };
   /** Slots ever used. */
   rows = 0;
 
   get byteLength(): number {
-    return this.bytes.byteLength + this.starts.byteLength + this.lengths.byteLength;
+    return this.bytes.byteLength + this.starts.byteLength + this.lengths.byteLength + this.sums.byteLength;
   }
 
   /** Bytes of JSON held for live items. */
@@ -77,8 +90,11 @@ export class MetaStore {
     s.set(this.starts);
     const l = new Uint32Array(cap);
     l.set(this.lengths);
+    const c = new Uint32Array(cap);
+    c.set(this.sums);
     this.starts = s;
     this.lengths = l;
+    this.sums = c;
   }
 
   private reserve(n: number): void {
@@ -156,9 +172,9 @@ export class MetaStore {
   /**
    * Makes an item the text in the open file at [at, at + length) preceded by "{": its JSON
    * text as set() would store it, there without its opening brace (items.jsonl puts the slot
-   * first: {"slot":7,"id":…}).
+   * first: {"slot":7,"id":…}); `sum` is the CRC-32 of those bytes.
    */
-  setInFile(slot: number, at: number, length: number): void {
+  setInFile(slot: number, at: number, length: number, sum: number): void {
     if (this.fd < 0) throw new Error("no file is open");
     this.growSlots(slot);
     this.forget(slot);
@@ -166,6 +182,7 @@ export class MetaStore {
     if (this.starts[slot]! >= 0) this.garbage += this.lengths[slot]!;
     this.starts[slot] = -(at + 1);
     this.lengths[slot] = length + 1;
+    this.sums[slot] = sum;
   }
 
   /** Whether items are read from a file. */
@@ -174,20 +191,26 @@ export class MetaStore {
   }
 
   /**
-   * Every item is read from `path` from now on, at itemAt[slot] (its text after the opening
-   * brace, as setInFile): a file written from this store as it is (a snapshot's items.jsonl).
-   * The arena is let go and the previous file closed; a read failure of the previous file is
-   * forgotten. Throws, changing nothing, when the file cannot be opened or a live slot has no place in it.
+   * Every item is read from `path` from now on, at place.at[slot] (its text after the opening
+   * brace, as setInFile, with place.sums[slot] its CRC-32): a file written from this store as it
+   * is (a snapshot's items.jsonl). The arena is let go and the previous file closed; a read
+   * failure of the previous file is forgotten. Throws, changing nothing, when the file cannot be
+   * opened or a live slot has no place in it.
    */
-  adoptFile(path: string, itemAt: Float64Array): void {
+  adoptFile(path: string, place: ItemPlaces): void {
     for (let slot = 0; slot < this.rows; slot++)
-      if (this.lengths[slot]! > 0 && !(itemAt[slot]! >= 0)) throw new Error(`slot ${slot} is not in ${basename(path)}`);
+      if (this.lengths[slot]! > 0 && !(place.at[slot]! >= 0)) throw new Error(`slot ${slot} is not in ${basename(path)}`);
     const fd = openSync(path, "r");
-    for (let slot = 0; slot < this.rows; slot++) if (this.lengths[slot]! > 0) this.starts[slot] = -(itemAt[slot]! + 1);
+    for (let slot = 0; slot < this.rows; slot++)
+      if (this.lengths[slot]! > 0) {
+        this.starts[slot] = -(place.at[slot]! + 1);
+        this.sums[slot] = place.sums[slot]!;
+      }
     this.close();
     this.fd = fd;
     this.fileName = basename(path);
     this.failure = null;
+    this.failed = null;
     this.bytes = new Uint8Array(1 << 16);
     this.used = 0;
     this.garbage = 0;
@@ -218,13 +241,24 @@ export class MetaStore {
       return kept;
     }
     this.fileReads.file++;
-    const out = this.readFile(-s - 1, this.lengths[slot]!);
+    const out = this.readFile(-s - 1, this.lengths[slot]!, this.sums[slot]!);
     if (this.rawHot.size >= RAW_HOT) this.rawHot.delete(this.rawHot.keys().next().value!);
     this.rawHot.set(slot, out);
     return out;
   }
 
-  private readFile(at: number, length: number): Uint8Array {
+  /**
+   * raw() for copying every item (a snapshot being written): neither counted as served nor
+   * kept, so the items kept stay the ones requests ask for.
+   */
+  rawToCopy(slot: number): Uint8Array | null {
+    if (!this.has(slot)) return null;
+    const s = this.starts[slot]!;
+    if (s >= 0) return this.bytes.subarray(s, s + this.lengths[slot]!);
+    return this.rawHot.get(slot) ?? this.readFile(-s - 1, this.lengths[slot]!, this.sums[slot]!);
+  }
+
+  private readFile(at: number, length: number, sum: number): Uint8Array {
     const out = new Uint8Array(length);
     out[0] = OPEN_BRACE;
     try {
@@ -233,13 +267,31 @@ export class MetaStore {
         if (n === 0) throw new Error(`${this.fileName} ends before byte ${at + length - 1} (truncated)`);
         got += n;
       }
-      // An item's text ends its JSON object: anything else is a file changed under the server.
-      if (out[length - 1] !== CLOSE_BRACE) throw new Error(`${this.fileName} changed: byte ${at + length - 2} does not end an item`);
+      if (crc32(out.subarray(1)) !== sum) throw new Error(`${this.fileName} changed: bytes ${at} to ${at + length - 2} are not the item read at start-up`);
     } catch (err) {
+      this.failed = { at, length, sum };
       this.failure = `the catalog's item file cannot be read: ${(err as Error).message}`;
       throw new NewsrecError("UNAVAILABLE", this.failure);
     }
     return out;
+  }
+
+  /**
+   * Why the items cannot be read, or null: a read that failed is tried again first, and the
+   * failure forgotten once it reads whole (a storage hiccup over; a file put back).
+   */
+  recheck(): string | null {
+    if (this.failed && this.fd >= 0) {
+      const { at, length, sum } = this.failed;
+      try {
+        this.readFile(at, length, sum);
+        this.failed = null;
+        this.failure = null;
+      } catch {
+        // Still failing: readFile has said why.
+      }
+    }
+    return this.failure;
   }
 
   /** Closes the file (the store's items in it become unreadable). */

@@ -6,11 +6,13 @@
  * and records every file's size, so a folder is complete exactly when its manifest parses and
  * the sizes agree. It also records the model fingerprint: vectors of two encoders never mix.
  */
+import { isUtf8 } from "node:buffer";
 import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { crc32 } from "node:zlib";
 import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta, type RestoredItem } from "./store.ts";
-import { storedText } from "./meta-store.ts";
+import { storedText, type ItemPlaces } from "./meta-store.ts";
 import { HnswIndex } from "../index/hnsw.ts";
 import { ShardedIndex } from "../index/sharded.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
@@ -100,10 +102,10 @@ export type SnapshotInfo = {
   log?: SnapshotLog;
 };
 
-/** A snapshot written: its manifest, and where each slot's item text starts in its items.jsonl (-1: a free slot). */
+/** A snapshot written: its manifest, and where each slot's item text is in its items.jsonl. */
 export interface WrittenSnapshot {
   manifest: SnapshotManifest;
-  itemAt: Float64Array;
+  items: ItemPlaces;
 }
 
 /**
@@ -131,6 +133,7 @@ export async function writeSnapshotFiles(
   // Items go out a chunk at a time, so no one step holds the event loop for long.
   const vectors = new Float32Array(slots * catalog.dim);
   const itemAt = new Float64Array(slots).fill(-1);
+  const sums = new Uint32Array(slots);
   const items = await open(join(dir, "items.jsonl"), "w");
   try {
     let lines: string[] = [];
@@ -142,11 +145,13 @@ export async function writeSnapshotFiles(
     let at = 0;
     for (let slot = 0; slot < slots; slot++) {
       // Each item's JSON as the catalog holds it ({"id":...}), with its slot put first: no parse.
-      const raw = catalog.rawMetaAt(slot);
+      const raw = catalog.rawMetaToCopy(slot);
       if (!raw) continue;
       vectors.set(catalog.vectorAt(slot), slot * catalog.dim);
       const head = `{"slot":${slot},`;
       itemAt[slot] = at + head.length;
+      // The bytes as written: the stored ones are UTF-8 (encoded here, or checked when restored), so they decode and encode to themselves.
+      sums[slot] = crc32(raw.subarray(1));
       at += head.length + raw.length;
       lines.push(`${head}${text.decode(raw.subarray(1))}\n`);
       if (lines.length === CAPTURE_CHUNK) await flush();
@@ -185,7 +190,7 @@ export async function writeSnapshotFiles(
   await writeDurable(join(dir, "manifest.json"), JSON.stringify(manifest, null, 2));
   onStep("fsync snapshot folder");
   await fsyncPath(dir);
-  return { manifest, itemAt };
+  return { manifest, items: { at: itemAt, sums } };
 }
 
 /**
@@ -385,10 +390,11 @@ function* itemLines(dir: string, m: SnapshotManifest, inFile: boolean): Generato
       const { slot, ...meta } = o;
       if (!Number.isInteger(slot) || slot < 0 || slot >= m.slots) throw new SnapshotError(dir, `items.jsonl line ${line}: slot ${slot} out of range`);
       const head = `{"slot":${slot},`;
-      // The same text, and the same bytes (a stray byte that is not UTF-8 decodes to U+FFFD, which encodes to three).
-      const rest = storedText(meta).slice(1);
-      if (inFile && text.startsWith(head) && text.slice(head.length) === rest && Buffer.byteLength(rest) === bytes.length - head.length) {
-        yield { slot, meta, inFile: { at: at + head.length, length: bytes.length - head.length } };
+      // The same text, and so the same bytes, provided the line is UTF-8: bytes that are not decode to U+FFFD, and
+      // the catalog would store U+FFFD's own bytes rather than them.
+      if (inFile && text.startsWith(head) && text.slice(head.length) === storedText(meta).slice(1) && isUtf8(bytes)) {
+        const own = bytes.subarray(head.length);
+        yield { slot, meta, inFile: { at: at + head.length, length: own.length, sum: crc32(own) } };
       } else yield { slot, meta };
     }
   } finally {

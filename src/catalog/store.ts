@@ -8,7 +8,7 @@ import { ShardedIndex, type IndexLayout } from "../index/sharded.ts";
 import { FREE, sharedCategories, sharedPublished } from "../index/shard-columns.ts";
 import { dot, exactTopK, TopK } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
-import { MetaStore } from "./meta-store.ts";
+import { MetaStore, type ItemPlaces } from "./meta-store.ts";
 import { TokenColumn, type TokenSpec } from "./token-column.ts";
 import { sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
@@ -72,7 +72,7 @@ export interface CatalogOptions extends HnswParams {
 export interface RestoredItem {
   slot: number;
   meta: NewsMeta;
-  inFile?: { at: number; length: number };
+  inFile?: { at: number; length: number; sum: number };
 }
 
 /** Catalog options from the server configuration and the bundle's norm bound. */
@@ -194,9 +194,14 @@ export class Catalog {
     return this.categories[slot]! !== FREE;
   }
 
-  /** The item's JSON text as stored (snapshots write it without parsing it). */
+  /** The item's JSON text as stored, for a response. */
   rawMetaAt(slot: number): Uint8Array | null {
     return this.metas.raw(slot);
+  }
+
+  /** rawMetaAt for a snapshot being written (which writes it without parsing it): not counted as an item served, nor kept. */
+  rawMetaToCopy(slot: number): Uint8Array | null {
+    return this.metas.rawToCopy(slot);
   }
 
   /** A slot's publication time in ms since the epoch (NaN: none). */
@@ -485,7 +490,7 @@ export class Catalog {
       if (this.metas.has(slot)) throw new Error(`slot ${slot} is used twice`);
       if (this.slotById.has(meta.id)) throw new Error(`news id ${meta.id} appears twice`);
       if (this.tokens && !this.tokens.get(slot).length) throw new Error(`news id ${meta.id} (slot ${slot}) has no token ids`);
-      if (inFile && "file" in store) this.metas.setInFile(slot, inFile.at, inFile.length);
+      if (inFile && "file" in store) this.metas.setInFile(slot, inFile.at, inFile.length, inFile.sum);
       else this.metas.set(slot, meta);
       this.slotById.set(meta.id, slot);
       this.published[slot] = meta.publishedAt ? Date.parse(meta.publishedAt) : NaN;
@@ -508,25 +513,26 @@ export class Catalog {
 
   /**
    * After a snapshot of this catalog, as it still is, is written: `path` is its items.jsonl and
-   * itemAt where each slot's text starts there. A catalog that reads items from a file, or whose
+   * `items` where each slot's text is there. A catalog that reads items from a file, or whose
    * items now pass itemsInMemoryMaxBytes, reads them all from this one from now on (the arena of
    * items written since is let go, an older file closed). Returns whether it did; a file that
-   * cannot be opened leaves things as they were.
+   * cannot be opened leaves things as they were (and says so in a process warning).
    */
-  readItemsFrom(path: string, itemAt: Float64Array): boolean {
+  readItemsFrom(path: string, items: ItemPlaces): boolean {
     const limit = this.opts.itemsInMemoryMaxBytes;
     if (!this.metas.readsFile && (limit === undefined || this.metas.liveBytes <= limit)) return false;
     try {
-      this.metas.adoptFile(path, itemAt);
+      this.metas.adoptFile(path, items);
       return true;
-    } catch {
+    } catch (err) {
+      process.emitWarning(`the catalog's items stay read from ${this.metas.fileName || "memory"}, not ${path}: ${(err as Error).message}`);
       return false;
     }
   }
 
-  /** Whether the items can be read: false once a read of the snapshot's item file has failed. */
+  /** Whether the items can be read: false once a read of the snapshot's item file has failed, until that read succeeds again. */
   itemsHealth(): { ok: true } | { ok: false; reason: string } {
-    const why = this.metas.failure;
+    const why = this.metas.recheck();
     return why ? { ok: false, reason: why } : { ok: true };
   }
 

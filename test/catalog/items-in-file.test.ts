@@ -203,3 +203,95 @@ test("a server reading items from the file answers as one holding them, and a fi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a failed read is not held against the file for good: once the bytes read again, the next health check says so", async () => {
+  const dir = tmp();
+  try {
+    await writeSnapshot(sample(), join(dir, "s"), HINT);
+    const path = join(dir, "s", "items.jsonl");
+    const whole = readFileSync(path);
+    const c = readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, inFile).catalog;
+    // A short file for a moment (a storage hiccup), then whole again.
+    truncateSync(path, 2000);
+    assert.throws(() => c.metaAt(c.slotOf("N190")!), /truncated/);
+    assert.equal(c.itemsHealth().ok, false);
+    assert.equal(c.itemsHealth().ok, false, "still short: still failed");
+    writeFileSync(path, whole);
+    assert.deepEqual(c.itemsHealth(), { ok: true });
+    assert.equal(c.metaAt(c.slotOf("N190")!)!.id, "N190");
+    await c.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("writing a snapshot reads the items from the file without counting them as served or pushing the served ones out of the kept set", async () => {
+  const dir = tmp();
+  try {
+    await writeSnapshot(sample(), join(dir, "s"), HINT);
+    const c = readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, inFile).catalog;
+    const hot = [3, 4, 5].map((i) => c.slotOf(`N${i}`)!);
+    for (const s of hot) c.rawMetaAt(s);
+    const before = { ...c.itemFileReads };
+    await writeSnapshot(c, join(dir, "s2"), HINT);
+    assert.deepEqual({ ...c.itemFileReads }, before, "the snapshot's reads are not the dashboard's");
+    for (const s of hot) c.rawMetaAt(s);
+    assert.deepEqual({ ...c.itemFileReads }, { file: before.file, cache: before.cache + hot.length }, "the served items are still kept");
+    await c.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a line whose bytes are not UTF-8 (an emoji cut to three of its four bytes) is held as decoded, never spliced raw", async () => {
+  const dir = tmp();
+  try {
+    const c = new Catalog(4, "fp", { ...inMemory, phi: 8 }, 16);
+    c.upsert({ id: "cut", title: "ab" }, Float32Array.from([1, 0, 0, 0]));
+    c.upsert({ id: "whole", title: "cd" }, Float32Array.from([0, 1, 0, 0]));
+    await writeSnapshot(c, join(dir, "s"), HINT);
+    const path = join(dir, "s", "items.jsonl");
+    const bytes = readFileSync(path);
+    const at = bytes.indexOf('"ab"') + 3;
+    // "ab" becomes "ab" + F0 9F 98: one more byte is not enough, so this is a new file of its own length.
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, at), Buffer.from([0xf0, 0x9f, 0x98]), bytes.subarray(at)]));
+    const filed = readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, inFile).catalog;
+    assert.equal(filed.itemsInFile, 1, "only the line that is UTF-8 is read from the file");
+    const raw = Buffer.from(filed.rawMetaAt(filed.slotOf("cut")!)!);
+    assert.ok(raw.equals(Buffer.from(raw.toString("utf8"))), "the bytes held are UTF-8");
+    assert.equal(filed.metaAt(filed.slotOf("cut")!)!.title, "ab\ufffd");
+    for (const x of [c, filed]) await x.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an item file changed in place so that a range still ends an item but no longer holds one is refused", async () => {
+  const dir = tmp();
+  try {
+    await writeSnapshot(sample(), join(dir, "s"), HINT);
+    const path = join(dir, "s", "items.jsonl");
+    const c = readSnapshot(join(dir, "s"), { fingerprint: "fp", dimension: 4 }, inFile).catalog;
+    const text = readFileSync(path, "utf8");
+    // Same length, each line still ending in "}", but what was an item's start is now other bytes.
+    const fd = openSync(path, "r+");
+    const n3 = Buffer.byteLength(text.slice(0, text.indexOf('"id":"N3"')));
+    writeSync(fd, Buffer.from('"xx":"N3"'), 0, 9, n3);
+    // One byte inside another item: its first and last bytes are as they were.
+    const n4 = Buffer.byteLength(text.slice(0, text.indexOf('"id":"N4"')));
+    writeSync(fd, Buffer.from('"'), 0, 1, n4 + 20);
+    closeSync(fd);
+    assert.throws(
+      () => c.rawMetaAt(c.slotOf("N3")!),
+      (err: NewsrecError) => err.code === "UNAVAILABLE" && /items\.jsonl changed/.test(err.message),
+    );
+    assert.throws(
+      () => c.metaAt(c.slotOf("N4")!),
+      (err: NewsrecError) => err.code === "UNAVAILABLE" && /items\.jsonl changed/.test(err.message),
+    );
+    assert.equal(c.itemsHealth().ok, false);
+    await c.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { MetaStore, storedText } from "../../src/catalog/meta-store.ts";
 import { Random } from "../../src/synth/random.ts";
 
@@ -52,17 +53,17 @@ test("items in a file read back through rewrites and compactions of the arena be
     const items = Array.from({ length: 100 }, (_, i) => ({ id: `F${i}`, title: `in the file ${i} — ✓` }));
     // Lines as snapshots write them: {"slot":N, then the stored text without its brace.
     let text = "";
-    const ranges: { at: number; length: number }[] = [];
+    const ranges: { at: number; length: number; sum: number }[] = [];
     items.forEach((item, slot) => {
       const head = `{"slot":${slot},`;
       const rest = storedText(item).slice(1);
-      ranges.push({ at: Buffer.byteLength(text) + head.length, length: Buffer.byteLength(rest) });
+      ranges.push({ at: Buffer.byteLength(text) + head.length, length: Buffer.byteLength(rest), sum: crc32(rest) });
       text += `${head}${rest}\n`;
     });
     writeFileSync(join(dir, "items.jsonl"), text);
     const store = new MetaStore();
     store.openFile(join(dir, "items.jsonl"));
-    ranges.forEach((r, slot) => store.setInFile(slot, r.at, r.length));
+    ranges.forEach((r, slot) => store.setInFile(slot, r.at, r.length, r.sum));
     assert.equal(store.inFile, 100);
     const rng = new Random(5);
     for (let i = 0; i < 5000; i++) {
