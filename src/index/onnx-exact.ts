@@ -26,7 +26,16 @@ export interface ExactCatalog {
   readonly size: number;
   /** Whether a slot holds an item (false for a free slot). */
   isLive(slot: number): boolean;
+  /** The float64 dot product of a query and a slot's vector: the score everywhere else in the server. */
+  scoreAt(query: Float32Array, slot: number): number;
 }
+
+/**
+ * Rows asked past k where scores must be the server's own: the graph's float32 sums can order
+ * near-equal items otherwise than the float64 dot products, so the k-th is found among a few
+ * more, rescored.
+ */
+export const RESCORE_EXTRA = 8;
 
 /** Runs the graph: Encoders.scoreTopK. */
 export type TopKRun = (queries: Float32Array, batch: number, k: number, matrix: SharedMatrix) => Promise<TopKRows>;
@@ -79,7 +88,10 @@ export async function onnxExactEach(catalog: ExactCatalog, run: TopKRun, asks: E
 }
 
 /**
- * Exact top-k asks batched while the workers are busy. An ask made while fewer than
+ * Exact top-k asks batched while the workers are busy, answered as the JavaScript exact scorer
+ * would: each ask's k + RESCORE_EXTRA best rows by the graph are scored again in float64, and the
+ * k best of those kept (ties to the lower slot), so slots, order and scores are the same.
+ * An ask made while fewer than
  * `maxRuns()` runs are in flight goes at the end of its turn of the event loop, with the others
  * made in that turn; asks made while every run slot is taken wait for the next run to come back
  * and then go together. A worker answers runs one at a time anyway, so waiting here costs an
@@ -102,12 +114,18 @@ export class ExactBatcher {
   ) {}
 
   topK(query: Float32Array, k: number, exclude?: ReadonlySet<number>): Promise<Scored[]> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ ask: { query, k, exclude }, resolve, reject });
+    return new Promise<Scored[]>((resolve, reject) => {
+      this.pending.push({ ask: { query, k: k + RESCORE_EXTRA, exclude }, resolve, reject });
       if (!this.scheduled && this.running < Math.max(1, this.maxRuns())) {
         this.scheduled = true;
         setImmediate(() => this.flush());
       }
+    }).then((rows) => {
+      const c = this.catalog;
+      const out = rows.map((r) => ({ slot: r.slot, score: c.scoreAt(query, r.slot) }));
+      out.sort((a, b) => b.score - a.score || a.slot - b.slot);
+      if (out.length > k) out.length = k;
+      return out;
     });
   }
 

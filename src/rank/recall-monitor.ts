@@ -27,7 +27,7 @@
  */
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
 import { dot } from "../index/exact.ts";
-import { onnxExactTopK, type TopKRun } from "../index/onnx-exact.ts";
+import { onnxExactTopK, RESCORE_EXTRA, type TopKRun } from "../index/onnx-exact.ts";
 
 export type SampleResult = "measured" | "busy" | "failed";
 
@@ -45,12 +45,6 @@ export interface RecallMonitorOptions {
   /** Uniform in [0, 1) (tests pass their own). */
   random?: () => number;
 }
-
-/**
- * Rows asked past k: the graph's float32 scores can order near-equal items otherwise than the
- * service's float64 ones, so its k-th is found among a few more, rescored.
- */
-const EXTRA = 8;
 
 export class RecallMonitor {
   private readonly recent: number[] = [];
@@ -132,7 +126,7 @@ export class RecallMonitor {
 
   /** recall@k of one answer, or null when the catalog has nothing to find. */
   private async measure(query: Float32Array, k: number, exclude: ReadonlySet<number> | undefined, got: number[]): Promise<number | null> {
-    const [exact] = await onnxExactTopK(this.catalog, this.run!, [query], k + EXTRA, exclude);
+    const [exact] = await onnxExactTopK(this.catalog, this.run!, [query], k + RESCORE_EXTRA, exclude);
     const n = Math.min(k, exact?.length ?? 0);
     if (n === 0) return null;
     const scores = exact!.map((r) => dot(query, this.catalog.vectorAt(r.slot))).sort((a, b) => b - a);

@@ -182,17 +182,15 @@ export class RankService {
   /**
    * The top k for a user vector. An unfiltered retrieve on a catalog of at most
    * workerExactMaxItems is scored exactly by the ONNX graph in an encoder worker, so the main
-   * thread only hands the query over and gets recall 1; scores are recomputed here so that they
-   * are the same dot products as everywhere else. Filtered ones, larger catalogs, and any failure
+   * thread only hands the query over and gets the JavaScript exact scorer's answer (scores, order
+   * and ties: ExactBatcher). Filtered ones, larger catalogs, and any failure
    * of the worker go to the catalog's own search (exact below exactMaxItems, else the graph).
    */
   private async retrieve(query: Float32Array, k: number, filter: SearchFilter): Promise<{ hits: { slot: number; score: number }[]; by: "worker" | "graph" }> {
     const c = this.catalog;
     if (c.size <= this.workerExactMaxItems && this.encoders.canScoreExactly && c.matching(filter) === c.size) {
       try {
-        const top = await this.exact.topK(query, k, filter.exclude);
-        const hits = top.map((r) => ({ slot: r.slot, score: c.scoreAt(query, r.slot) })).sort((a, b) => b.score - a.score || a.slot - b.slot);
-        return { hits, by: "worker" };
+        return { hits: await this.exact.topK(query, k, filter.exclude), by: "worker" };
       } catch {
         // A worker dying or being replaced: the main thread still answers.
       }

@@ -170,3 +170,20 @@ test("run ids past int32's end wrap, and every exact answer still finds its run"
     sameTopK(got!, catalog.exactSearch(queries[i]!, 10), `run ${i}`);
   }
 });
+
+test("through the batcher (the rank service's exact path), the top-k is the JavaScript scorer's exactly: slots, order and scores, near-ties included", async () => {
+  const dim = catalog.dim;
+  const twins = new Catalog(dim, "fp", catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(loadBundle(DEFAULT_BUNDLE).manifest)), 256);
+  // Each vector and a twin 2e-7 larger: float32 sums order such pairs by rounding, float64 ones by value.
+  for (let i = 0; i < 1500; i++) {
+    const v = catalog.vectorAt(i);
+    twins.upsert({ id: `A${i}`, title: "a" }, v);
+    twins.upsert(
+      { id: `B${i}`, title: "b" },
+      v.map((x) => x * (1 + 2e-7)),
+    );
+  }
+  const batcher = new ExactBatcher(twins, (q, b, k, m) => enc.scoreTopK(q, b, k, m));
+  for (const [i, q] of queries.entries()) for (const k of [1, 9, 10]) assert.deepEqual(await batcher.topK(q, k), twins.exactSearch(q, k), `query ${i}, k ${k}`);
+  await twins.close();
+});
