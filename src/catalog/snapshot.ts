@@ -9,7 +9,7 @@
 import { isUtf8 } from "node:buffer";
 import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta, type RestoredItem } from "./store.ts";
 import { storedText, type ItemPlaces } from "./meta-store.ts";
@@ -199,6 +199,8 @@ export async function writeSnapshotFiles(
  * (datadir.ts), so that no crash leaves it without a whole snapshot.
  */
 export async function writeSnapshot(catalog: Catalog, dir: string, info: SnapshotInfo): Promise<SnapshotManifest> {
+  // A sibling of the folder itself, whatever the path names it by ("." included).
+  dir = resolve(dir);
   const parent = dirname(dir);
   await mkdir(parent, { recursive: true });
   const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);

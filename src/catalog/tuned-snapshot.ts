@@ -1,13 +1,13 @@
 /**
  * Writes `newsrec tune`'s choice into a snapshot folder: a new manifest (hnsw.efSearch and the
- * tuned record) and, when the chosen M or efConstruction differ from the graph's, the graph
- * built with them. The folder is replaced whole, as `newsrec embed` writes it: a sibling folder
+ * tuned record) and, when the chosen M or efConstruction differ from the graphs', the graphs
+ * built with them (as many as the snapshot had, split as its were). The folder is replaced whole, as `newsrec embed` writes it: a sibling folder
  * with the unchanged items, vectors and token ids hard-linked (copied where links are
  * impossible), the new files, the manifest last, then swapped in. A crash leaves the old
  * snapshot or the new.
  */
 import { copyFile, link, mkdir, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { HnswIndex } from "../index/hnsw.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
 import { graphFiles, swapFolder, TOKENS, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
@@ -26,9 +26,11 @@ export async function writeTunedSnapshot(
   manifest: SnapshotManifest,
   choice: { m: number; efConstruction: number; efSearch: number },
   tuned: TunedRecord,
-  /** The graph built with the chosen M and efConstruction; null keeps the snapshot's own. */
-  graph: HnswIndex | null,
+  /** The graphs built with the chosen M and efConstruction; null keeps the snapshot's own. */
+  graphs: HnswIndex[] | null,
 ): Promise<SnapshotManifest> {
+  // A sibling of the folder itself, whatever the path names it by ("." included).
+  dir = resolve(dir);
   const tmp = join(dirname(dir), `.${basename(dir)}.tune-${process.pid}-${Date.now()}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
@@ -37,12 +39,14 @@ export async function writeTunedSnapshot(
     await carry(join(dir, "vectors.f32"), join(tmp, "vectors.f32"));
     const kept = ["items.jsonl", "vectors.f32", ...(manifest.tokens ? [TOKENS] : [])];
     if (manifest.tokens) await carry(join(dir, TOKENS), join(tmp, TOKENS));
-    // A rebuilt graph is one graph (tune measures one); a kept one keeps its shards.
-    const shards = graph ? 1 : (manifest.hnsw.shards ?? 1);
-    if (graph) {
-      await graph.write(join(tmp, "index.hnsw"));
-      await fsyncPath(join(tmp, "index.hnsw"));
-    } else for (const f of graphFiles(shards)) await carry(join(dir, f), join(tmp, f));
+    const shards = graphs ? graphs.length : (manifest.hnsw.shards ?? 1);
+    const names = graphFiles(shards);
+    if (graphs)
+      for (const [i, g] of graphs.entries()) {
+        await g.write(join(tmp, names[i]!));
+        await fsyncPath(join(tmp, names[i]!));
+      }
+    else for (const f of names) await carry(join(dir, f), join(tmp, f));
     const files: Record<string, number> = {};
     for (const f of [...kept, ...graphFiles(shards)]) files[f] = (await stat(join(tmp, f))).size;
     const next: SnapshotManifest = { ...manifest, hnsw: { ...choice, ...(shards > 1 ? { shards } : {}), phi: manifest.hnsw.phi, tuned }, files };

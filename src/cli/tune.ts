@@ -17,7 +17,7 @@ import { loadBundle } from "../model/bundle.ts";
 import { Encoders } from "../model/encoders.ts";
 import { HISTORIES, HISTORY_MAX, HISTORY_MIN, sampleQueries, type HistoryModel, type UserQuery } from "../index/tune-queries.ts";
 import { HnswIndex } from "../index/hnsw.ts";
-import { cheapest, graphSearcher, shardsSearcher, tuneBeam, tuneGrid, type Grid, type GridPoint, type Searcher, type TuneInput } from "../index/tune.ts";
+import { cheapest, graphsSearcher, tuneBeam, tuneGrid, type Grid, type GridPoint, type Searcher, type TuneInput } from "../index/tune.ts";
 import { intOption } from "./options.ts";
 
 /** Small enough for 100,000 news in about 20 minutes on 2 cores (benchmarks/RESULTS.md). */
@@ -76,7 +76,7 @@ function snapshotSearcher(dir: string, m: SnapshotManifest, t: TuneInput): Searc
     g.adoptDeleted(free);
     return g;
   });
-  return shards === 1 ? graphSearcher(graphs[0]!) : shardsSearcher(graphs, t);
+  return graphsSearcher(graphs, t);
 }
 
 export function tuneCommand(program: Command): void {
@@ -155,9 +155,12 @@ export function tuneCommand(program: Command): void {
               o.grid.efSearch,
               onPoint,
             ),
-            bestGraph: null,
+            bestGraphs: null,
           }
-        : tuneGrid(input, o.grid, o.targetRecall, onPoint, (gm, gc) => say(`building M ${gm} efConstruction ${gc} …`));
+        : tuneGrid(input, o.grid, o.targetRecall, onPoint, (gm, gc) => say(`building M ${gm} efConstruction ${gc} …`), {
+            shards: before.hnsw.shards ?? 1,
+            own: { m: before.hnsw.m, efConstruction: before.hnsw.efConstruction, search: () => snapshotSearcher(o.snapshot, before, input) },
+          });
       const exactP50 = [...r.exactMs].sort((a, b) => a - b)[Math.floor(r.exactMs.length / 2)]!;
       process.stderr.write(
         `\n| M | efConstruction | efSearch | recall@10 | recall@100 | p50 ms | p99 ms | build s |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n${r.points.map(row).join("\n")}\n\n`,
@@ -183,7 +186,7 @@ export function tuneCommand(program: Command): void {
           `no setting in the grid reaches recall@10 ${o.targetRecall} (best ${top.recall10.toFixed(4)} at M ${top.m}, efConstruction ${top.efConstruction}, efSearch ${top.efSearch}); widen --grid`,
         );
       }
-      const rebuilt = best.m !== before.hnsw.m || best.efConstruction !== before.hnsw.efConstruction;
+      const rebuilt = r.bestGraphs !== null;
       if (!o.dryRun) {
         const { m: bm, efConstruction, efSearch, recall10, recall100, p50Ms, p99Ms, buildSeconds } = best;
         await writeTunedSnapshot(
@@ -201,7 +204,7 @@ export function tuneCommand(program: Command): void {
             histories: HISTORIES[o.histories],
             at: new Date().toISOString(),
           },
-          rebuilt ? r.bestGraph : null,
+          r.bestGraphs,
         );
       }
       say(

@@ -1,7 +1,9 @@
 /**
- * HNSW parameters chosen by measurement: for each (M, efConstruction) a graph is built from
- * the catalog's vectors exactly as the server builds one (slot order, tombstoned free slots),
- * then efSearch is swept on it, each setting measured against exact search on the same queries:
+ * HNSW parameters chosen by measurement: for each (M, efConstruction) the snapshot's graphs are
+ * built from the catalog's vectors exactly as the server builds them (split by slot modulo the
+ * snapshot's graph count, slot order, tombstoned free slots; the snapshot's own graphs are
+ * measured where the grid names their M and efConstruction), then efSearch is swept on them,
+ * searched as the server searches them, each setting measured against exact search on the same queries:
  * recall@10, recall@100, and the p50/p99 latency of one top-10 search. The cheapest setting
  * (lowest p50) that meets the recall@10 target wins; build time breaks ties, since a graph is
  * rebuilt on every re-embed.
@@ -43,15 +45,27 @@ const WARMUP = 20;
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
-/** The graph the server would build: every slot in order, free slots inserted then tombstoned (so later upserts can reuse them). */
-export function buildGraph(t: TuneInput, m: number, efConstruction: number): HnswIndex {
-  const idx = new HnswIndex(t.dim, t.phi, { m, efConstruction, efSearch: 16 }, t.slots);
-  for (let s = 0; s < t.slots; s++) {
+/**
+ * The graph the server would build of the slots s with s % shards === shard: every one in order,
+ * free slots inserted then tombstoned (so later upserts can reuse them).
+ */
+export function buildGraph(t: TuneInput, m: number, efConstruction: number, shard = 0, shards = 1): HnswIndex {
+  const idx = new HnswIndex(t.dim, t.phi, { m, efConstruction, efSearch: 16 }, Math.max(16, Math.ceil((t.slots - shard) / shards)));
+  for (let s = shard; s < t.slots; s += shards) {
     idx.upsert(s, t.vectors.subarray(s * t.dim, (s + 1) * t.dim));
     if (!t.isLive(s)) idx.remove(s);
   }
   return idx;
 }
+
+/** A snapshot's graphs as the server would build them: `shards` of them, split by slot modulo shards. */
+export function buildGraphs(t: TuneInput, m: number, efConstruction: number, shards = 1): HnswIndex[] {
+  return Array.from({ length: shards }, (_, i) => buildGraph(t, m, efConstruction, i, shards));
+}
+
+/** How the server searches these graphs: one graph's search, or every graph's merged. */
+export const graphsSearcher = (graphs: HnswIndex[], t: Pick<TuneInput, "vectors" | "dim">): Searcher =>
+  graphs.length === 1 ? graphSearcher(graphs[0]!) : shardsSearcher(graphs, t);
 
 /**
  * Exact top-k slots of each query, its history left out (the items nearest a user are often the
@@ -134,9 +148,16 @@ export function cheapest(points: GridPoint[], target: number): GridPoint | null 
   return best;
 }
 
+/** The snapshot's graphs as tuning sees them: how many, and, to be measured where the grid names its M and efConstruction, its own. */
+export interface SnapshotGraphs {
+  shards: number;
+  own?: { m: number; efConstruction: number; search: () => Searcher };
+}
+
 /**
- * Measures the whole grid. Only the graph of the best point so far is kept (to be written
- * into the snapshot), so memory holds at most two graphs at once.
+ * Measures the whole grid. Only the graphs of the best point so far are kept (to be written
+ * into the snapshot), so memory holds at most two sets at once. bestGraphs is null when the best
+ * point is the snapshot's own graphs.
  */
 export function tuneGrid(
   t: TuneInput,
@@ -144,30 +165,39 @@ export function tuneGrid(
   target: number,
   onPoint: (p: GridPoint) => void = () => {},
   onBuild: (m: number, efConstruction: number) => void = () => {},
-): { points: GridPoint[]; best: GridPoint | null; bestGraph: HnswIndex | null; exactMs: number[] } {
+  snapshot: SnapshotGraphs = { shards: 1 },
+): { points: GridPoint[]; best: GridPoint | null; bestGraphs: HnswIndex[] | null; exactMs: number[] } {
   const t10 = exactTruth(t, 10);
   const t100 = exactTruth(t, 100);
   const points: GridPoint[] = [];
   let best: GridPoint | null = null;
-  let bestGraph: HnswIndex | null = null;
+  let bestGraphs: HnswIndex[] | null = null;
   for (const m of grid.m) {
     for (const efConstruction of grid.efConstruction) {
-      onBuild(m, efConstruction);
-      const t0 = performance.now();
-      const idx = buildGraph(t, m, efConstruction);
-      const buildSeconds = (performance.now() - t0) / 1000;
+      const own = snapshot.own?.m === m && snapshot.own.efConstruction === efConstruction ? snapshot.own : null;
+      let graphs: HnswIndex[] | null = null;
+      let buildSeconds = 0;
+      let search: Searcher;
+      if (own) search = own.search();
+      else {
+        onBuild(m, efConstruction);
+        const t0 = performance.now();
+        graphs = buildGraphs(t, m, efConstruction, snapshot.shards);
+        buildSeconds = (performance.now() - t0) / 1000;
+        search = graphsSearcher(graphs, t);
+      }
       for (const ef of grid.efSearch) {
-        const p = { m, efConstruction, buildSeconds, ...measure(graphSearcher(idx), t, t10.truth, t100.truth, ef) };
+        const p = { m, efConstruction, buildSeconds, ...measure(search, t, t10.truth, t100.truth, ef) };
         points.push(p);
         onPoint(p);
         if (cheapest([p, ...(best ? [best] : [])], target) === p) {
           best = p;
-          bestGraph = idx;
+          bestGraphs = graphs;
         }
       }
     }
   }
-  return { points, best, bestGraph, exactMs: t10.ms };
+  return { points, best, bestGraphs, exactMs: t10.ms };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../../src/app.ts";
@@ -193,6 +193,82 @@ test("newsrec tune --keep-graph sweeps efSearch on a sharded snapshot's own grap
     assert.equal(after.hnsw.shards, 2);
     assert.equal(after.hnsw.m, before.hnsw.m);
     ["index-0.hnsw", "index-1.hnsw"].forEach((f, i) => assert.deepEqual(readFileSync(join(snap, f)), graphs[i], `${f} is kept as it was`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("newsrec tune on a sharded snapshot measures graphs split as the snapshot's, searched as the server searches them: what it records is what --keep-graph then measures on the written snapshot", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tune-shards-"));
+  try {
+    const snap = embedDemo(dir, 7, "--shards", "2");
+    const before = checkSnapshot(snap);
+    const own = `m=${before.hnsw.m};efc=${before.hnsw.efConstruction}`;
+    // A different graph wins: it is rebuilt as two graphs, as the snapshot's were.
+    const r = cli("tune", "--snapshot", snap, "--queries", String(QUERIES), "--target-recall", "0.5", "--grid", "m=8;efc=32;ef=10,40");
+    assert.equal(r.status, 0, r.stderr);
+    const s = last(r.stdout);
+    assert.equal(s.rebuilt, true);
+    const after = checkSnapshot(snap);
+    assert.equal(after.hnsw.shards, 2, "still two graphs");
+    assert.equal(after.hnsw.m, 8);
+    const again = cli(
+      "tune",
+      "--snapshot",
+      snap,
+      "--queries",
+      String(QUERIES),
+      "--target-recall",
+      "0.5",
+      "--keep-graph",
+      "--dry-run",
+      "--grid",
+      `ef=${s.chosen.efSearch}`,
+    );
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(last(again.stdout).points[0].recall10, after.hnsw.tuned?.recall10, "the written graphs are the measured ones");
+
+    // The snapshot's own M and efConstruction in the grid: its own graphs are measured there, not a build of one graph.
+    mkdirSync(join(dir, "b"));
+    const snap2 = embedDemo(join(dir, "b"), 7, "--shards", "2");
+    const k = cli(
+      "tune",
+      "--snapshot",
+      snap2,
+      "--queries",
+      String(QUERIES),
+      "--target-recall",
+      "0.5",
+      "--dry-run",
+      "--keep-graph",
+      "--grid",
+      `${own};ef=10,40`,
+    );
+    const t = cli("tune", "--snapshot", snap2, "--queries", String(QUERIES), "--target-recall", "0.5", "--grid", `${own};ef=10,40`);
+    assert.equal(k.status, 0, k.stderr);
+    assert.equal(t.status, 0, t.stderr);
+    assert.doesNotMatch(t.stderr, /building/);
+    const [kept, tuned] = [last(k.stdout), last(t.stdout)];
+    assert.equal(tuned.rebuilt, false);
+    assert.deepEqual(
+      tuned.points.map((p: { recall10: number }) => p.recall10),
+      kept.points.map((p: { recall10: number }) => p.recall10),
+    );
+    assert.equal(checkSnapshot(snap2).hnsw.shards, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("newsrec tune --snapshot . (run from inside the snapshot) writes it like any other path", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tune-here-"));
+  try {
+    const snap = embedDemo(dir, 8);
+    const args = ["tune", "--snapshot", ".", "--queries", "20", "--target-recall", "0.5", "--keep-graph", "--grid", "ef=10,40"];
+    const r = spawnSync(process.execPath, [join(ROOT, "bin/newsrec.mjs"), ...args], { encoding: "utf8", cwd: snap });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(checkSnapshot(snap).hnsw.efSearch, last(r.stdout).chosen.efSearch);
+    assert.deepEqual(readdirSync(dir).sort(), ["news.jsonl", "snap"], "no folder left beside it");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
