@@ -72,7 +72,7 @@ function snapshotSearcher(dir: string, m: SnapshotManifest, t: TuneInput): Searc
   const graphs = graphFiles(shards).map((f, i) => {
     const g = HnswIndex.read(join(dir, f), m.dimension, m.hnsw.phi, { m: m.hnsw.m, efConstruction: m.hnsw.efConstruction, efSearch: 16 });
     const free: number[] = [];
-    for (let s = i; s < t.slots; s += shards) if (!t.isLive(s) && g.holds(s)) free.push(s);
+    for (let s = i; s < t.slots; s += shards) if (!t.isLive(s)) free.push(s);
     g.adoptDeleted(free);
     return g;
   });

@@ -106,9 +106,8 @@ export class HnswIndex {
   /** Adds or replaces the vector of a slot. */
   upsert(slot: number, vector: Float32Array): void {
     const point = this.augment(vector);
-    if (this.deleted.has(slot)) {
-      this.deleted.delete(slot);
-      // A tombstoned label is brought back and overwritten in place.
+    if (this.deleted.delete(slot)) {
+      // A tombstoned label is brought back and overwritten in place (adoptDeleted keeps only held labels).
       this.index.unmarkDelete(slot);
       this.index.addPoint(point, slot);
       return;
@@ -129,9 +128,15 @@ export class HnswIndex {
     return this.params.efSearchAuto ? autoBeam(this.count - this.deleted.size, this.params.efSearch) : this.params.efSearch;
   }
 
-  /** After reading a graph from disk: these labels are tombstones already. */
+  /**
+   * After reading a graph from disk: these labels are tombstones already, those of them it holds.
+   * A graph rebuilt from the live items alone (an index worker replaced) never held the free
+   * slots, and a snapshot may have been written from it: their upserts are new labels.
+   */
   adoptDeleted(slots: number[]): void {
-    for (const s of slots) this.deleted.add(s);
+    if (!slots.length) return;
+    const held = new Set(this.index.getIdsList());
+    for (const s of slots) if (held.has(s)) this.deleted.add(s);
   }
 
   /** Whether the graph holds this label, live or tombstoned. */

@@ -31,19 +31,31 @@ function graphOf(slot: number): HnswIndex | undefined {
 function applyWrites(b: WriteBatch): void {
   let v = 0;
   const dim = init.dim;
+  // Tombstones adopted a graph at a time (each adoption lists the graph's labels once), before the next other write.
+  const tombstones = new Map<HnswIndex, number[]>();
+  const adopt = () => {
+    for (const [g, slots] of tombstones) g.adoptDeleted(slots);
+    tombstones.clear();
+  };
   for (let i = 0; i < b.kinds.length; i++) {
     stopIfAsked();
     const slot = b.slots[i]!;
     const g = graphOf(slot);
     const kind = b.kinds[i];
+    if (kind === 2) {
+      if (g) tombstones.get(g)?.push(slot) ?? tombstones.set(g, [slot]);
+      continue;
+    }
+    adopt();
     if (kind === 1) {
       if (g) g.upsert(slot, b.vectors.subarray(v * dim, (v + 1) * dim));
       v++;
     } else if (kind === 0) {
       // A rebuilt graph never held a slot freed before the rebuild: nothing to remove then.
       if (g?.holds(slot)) g.remove(slot);
-    } else g?.adoptDeleted([slot]);
+    }
   }
+  adopt();
 }
 
 function rebuild(rows: number): void {

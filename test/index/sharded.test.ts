@@ -283,3 +283,33 @@ test("closing a catalog while its index workers apply a burst of writes ends the
   assert.equal(r.status, 0, r.stderr.slice(0, 300));
   assert.match(r.stdout, /closed 40 catalogs/);
 });
+
+test("a graph rebuilt after its worker died, written to a snapshot and read back, takes new items into the free slots", async () => {
+  for (const layout of ["sharded", "replicated"] as const) {
+    const o = options(layout);
+    const c = catalog(o);
+    fill(c, 600, 51);
+    for (let i = 0; i < 600; i += 4) c.delete(`n${i}`);
+    const index = c.index as ShardedIndex;
+    await index.terminateWorker(0);
+    const deadline = Date.now() + 60_000;
+    while ((!c.indexHealth().ok || index.restarts < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(c.indexHealth().ok, `${layout}: rebuilt`);
+    const dir = mkdtempSync(join(tmpdir(), "rebuilt-snap-"));
+    dirs.push(dir);
+    await writeSnapshot(c, join(dir, "snap"), { model: { name: "m", version: "1" }, lastSeq: 0, hnsw: { m: o.m, efConstruction: o.efConstruction } });
+    const r = readSnapshot(join(dir, "snap"), { fingerprint: "fp", dimension: DIM }, o);
+    open.push(r.catalog);
+    await r.loaded;
+    const fresh = vectors(150, 52);
+    fresh.forEach((v, i) => r.catalog.upsert({ id: `new${i}`, title: "new" }, v));
+    assert.equal(r.catalog.slots, 600, `${layout}: the new items took the free slots`);
+    for (const q of vectors(10, 53))
+      assert.deepEqual(
+        (await r.catalog.searchAsync(q, 10)).map((x) => x.slot),
+        exact(r.catalog, q, 10),
+        layout,
+      );
+    assert.deepEqual(r.catalog.indexHealth(), { ok: true }, layout);
+  }
+});
