@@ -304,6 +304,11 @@ export class Catalog {
     return f.publishedAfter !== undefined && f.publishedAfter > age ? f.publishedAfter : age;
   }
 
+  /** Whether a slot holds a live item that passes the filter as the catalog is now (answers that overlapped writes are checked so). */
+  passes(f: SearchFilter, now = Date.now()): (slot: number) => boolean {
+    return this.accepts(f, this.after(f, now));
+  }
+
   private accepts(f: SearchFilter, after: number): (slot: number) => boolean {
     return (slot) => {
       const code = this.categories[slot]!;
@@ -360,8 +365,9 @@ export class Catalog {
    * matching items (O(categories · log n)), scores exactly a set of at most exactMaxItems itself
    * (cheaper than the hand-over), and sends the rest to the workers: the graph walk, the exact
    * scan of a selective filter's items, or a broad filter's bounded walk
-   * (index/shard-search.ts). Their answers are checked against the catalog as it is now and
-   * scored again here, so an answer that overlapped a write is stale by that item at worst.
+   * (index/shard-search.ts). Their answers are checked against the catalog as it is now (the
+   * whole filter) and scored again here, so an answer that overlapped a write is short by that
+   * item at worst, and never holds one outside the filter.
    */
   async searchAsync(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): Promise<{ slot: number; score: number }[]> {
     if (this.index instanceof HnswIndex) return this.search(query, k, f, now);
@@ -388,7 +394,9 @@ export class Catalog {
       });
     this.work.scored += hits.scored;
     this.work.filterCalls += hits.calls;
-    const accept = this.accepts(mode === "graph" ? { exclude: f.exclude } : f, mode === "graph" ? -Infinity : after);
+    // The whole filter, whatever the mode: a plain graph walk (every item passed when it was asked) can
+    // meet an item written since that no longer does.
+    const accept = this.accepts(f, after);
     const top = new TopK(k);
     for (const s of hits.slots) if (accept(s)) top.push(s, dot(query, this.vectors, s * this.dim));
     return top.result();

@@ -113,7 +113,8 @@ export class ExactBatcher {
     private readonly maxBatch = 64,
   ) {}
 
-  topK(query: Float32Array, k: number, exclude?: ReadonlySet<number>): Promise<Scored[]> {
+  /** `accept`: what answered rows must pass once back (a filter the asker checks against the catalog as it is then). */
+  topK(query: Float32Array, k: number, exclude?: ReadonlySet<number>, accept?: (slot: number) => boolean): Promise<Scored[]> {
     return new Promise<Scored[]>((resolve, reject) => {
       this.pending.push({ ask: { query, k: k + RESCORE_EXTRA, exclude }, resolve, reject });
       if (!this.scheduled && this.running < Math.max(1, this.maxRuns())) {
@@ -122,7 +123,7 @@ export class ExactBatcher {
       }
     }).then((rows) => {
       const c = this.catalog;
-      const out = rows.map((r) => ({ slot: r.slot, score: c.scoreAt(query, r.slot) }));
+      const out = (accept ? rows.filter((r) => accept(r.slot)) : rows).map((r) => ({ slot: r.slot, score: c.scoreAt(query, r.slot) }));
       out.sort((a, b) => b.score - a.score || a.slot - b.slot);
       if (out.length > k) out.length = k;
       return out;

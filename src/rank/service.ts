@@ -180,17 +180,20 @@ export class RankService {
   }
 
   /**
-   * The top k for a user vector. An unfiltered retrieve on a catalog of at most
-   * workerExactMaxItems is scored exactly by the ONNX graph in an encoder worker, so the main
+   * The top k for a user vector. A retrieve on a catalog of at most workerExactMaxItems whose
+   * filter every item passes is scored exactly by the ONNX graph in an encoder worker, so the main
    * thread only hands the query over and gets the JavaScript exact scorer's answer (scores, order
-   * and ties: ExactBatcher). Filtered ones, larger catalogs, and any failure
-   * of the worker go to the catalog's own search (exact below exactMaxItems, else the graph).
+   * and ties: ExactBatcher). Other filters, larger catalogs, and any failure of the worker go to
+   * the catalog's own search (exact below exactMaxItems, else the graph).
    */
   private async retrieve(query: Float32Array, k: number, filter: SearchFilter): Promise<{ hits: { slot: number; score: number }[]; by: "worker" | "graph" }> {
     const c = this.catalog;
     if (c.size <= this.workerExactMaxItems && this.encoders.canScoreExactly && c.matching(filter) === c.size) {
       try {
-        return { hits: await this.exact.topK(query, k, filter.exclude), by: "worker" };
+        // Every item passed the filter (the request's and the catalog's age limit) when asked; one written out of
+        // it meanwhile is dropped, and should that leave fewer than k where more match, the catalog's search answers.
+        const hits = await this.exact.topK(query, k, filter.exclude, c.passes(filter));
+        if (hits.length === k || hits.length >= c.matching(filter)) return { hits, by: "worker" };
       } catch {
         // A worker dying or being replaced: the main thread still answers.
       }

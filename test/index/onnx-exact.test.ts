@@ -187,3 +187,18 @@ test("through the batcher (the rank service's exact path), the top-k is the Java
   for (const [i, q] of queries.entries()) for (const k of [1, 9, 10]) assert.deepEqual(await batcher.topK(q, k), twins.exactSearch(q, k), `query ${i}, k ${k}`);
   await twins.close();
 });
+
+test("through the batcher with a filter every item passed when asked, an item written out of it meanwhile is not answered", async () => {
+  const c = new Catalog(catalog.dim, "fp", catalogOptions({ ...buildConfig(), exactMaxItems: 0 }, indexPhi(loadBundle(DEFAULT_BUNDLE).manifest)), 256);
+  for (let i = 0; i < 500; i++) c.upsert({ id: `n${i}`, title: "t", category: "news" }, catalog.vectorAt(i));
+  const batcher = new ExactBatcher(c, (q, b, k, m) => enc.scoreTopK(q, b, k, m));
+  const filter = { categories: new Set(["news"]) };
+  const q = queries[0]!;
+  const best = (await batcher.topK(q, 1, undefined, c.passes(filter)))[0]!.slot;
+  const asked = batcher.topK(q, 10, undefined, c.passes(filter));
+  c.upsert({ ...c.metaAt(best), category: "sports" }, c.vectorAt(best));
+  const got = await asked;
+  assert.ok(!got.some((r) => r.slot === best), "the item now outside the filter is left out");
+  assert.deepEqual(got, c.exactSearch(q, 10, filter), "and the rest is the exact answer");
+  await c.close();
+});

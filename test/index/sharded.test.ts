@@ -313,3 +313,26 @@ test("a graph rebuilt after its worker died, written to a snapshot and read back
     assert.deepEqual(r.catalog.indexHealth(), { ok: true }, layout);
   }
 });
+
+test("a filter every item passes, searched as a plain graph walk, still holds for a write that lands while the search is in the worker", async () => {
+  for (const layout of ["sharded", "replicated"] as const) {
+    const c = catalog(options(layout));
+    const vs = vectors(400, 61);
+    vs.forEach((v, i) => c.upsert({ id: `n${i}`, title: "t", category: "news", publishedAt: new Date(NOW - HOUR).toISOString() }, v));
+    const q = vs[7]!;
+    for (const [filter, write] of [
+      [{ categories: new Set(["news"]) }, { category: "sports", publishedAt: new Date(NOW - HOUR).toISOString() }],
+      [{ publishedAfter: NOW - 2 * HOUR }, { category: "news", publishedAt: new Date(NOW - 100 * HOUR).toISOString() }],
+    ] as const) {
+      const best = (await c.searchAsync(q, 1, filter, NOW))[0]!.slot;
+      const id = c.metaAt(best).id;
+      const asked = c.searchAsync(q, 10, filter, NOW);
+      // The best item leaves the filter before the answer is back.
+      c.upsert({ id, title: "t", ...write }, vs[Number(id.slice(1))]!);
+      const got = (await asked).map((x) => x.slot);
+      assert.ok(!got.includes(best), `${layout} ${JSON.stringify(write)}: ${id} is outside the filter now`);
+      assert.ok(got.length >= 9, "short by that item at most");
+      c.upsert({ id, title: "t", category: "news", publishedAt: new Date(NOW - HOUR).toISOString() }, vs[Number(id.slice(1))]!);
+    }
+  }
+});
