@@ -294,7 +294,9 @@ export function readSnapshot(
   const shards = m.hnsw.shards ?? 1;
   const paths = graphFiles(shards).map((f) => join(dir, f));
   const w = opts.indexWorkers;
-  const params = { ...opts, phi: m.hnsw.phi };
+  // The graphs' own M and efConstruction, not the configured ones: a graph rebuilt in an index worker (one replaced)
+  // or made for growth is built as the ones read.
+  const params = { ...opts, m: m.hnsw.m, efConstruction: m.hnsw.efConstruction, phi: m.hnsw.phi };
   let index: GraphIndex;
   let loaded = Promise.resolve();
   if (o.graph === false) index = new HnswIndex(m.dimension, m.hnsw.phi, params, 16);

@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -335,4 +335,31 @@ test("a filter every item passes, searched as a plain graph walk, still holds fo
       c.upsert({ id, title: "t", category: "news", publishedAt: new Date(NOW - HOUR).toISOString() }, vs[Number(id.slice(1))]!);
     }
   }
+});
+
+/** M and efConstruction as a graph file records them (hnswlib's header: M at byte 72, efConstruction at 88). */
+function graphParams(path: string): { m: number; efConstruction: number } {
+  const b = readFileSync(path);
+  return { m: Number(b.readBigUInt64LE(72)), efConstruction: Number(b.readBigUInt64LE(88)) };
+}
+
+test("a graph rebuilt after its worker died keeps the M and efConstruction of the graph it replaces, not the configured ones", async () => {
+  const o = options("sharded");
+  const c = catalog(o);
+  fill(c, 400, 71);
+  const dir = mkdtempSync(join(tmpdir(), "rebuilt-params-"));
+  dirs.push(dir);
+  const info = { model: { name: "m", version: "1" }, lastSeq: 0, hnsw: { m: o.m, efConstruction: o.efConstruction } };
+  await writeSnapshot(c, join(dir, "a"), info);
+  assert.deepEqual(graphParams(join(dir, "a", "index-0.hnsw")), { m: o.m, efConstruction: o.efConstruction });
+  // Served by a server configured otherwise: the graphs are the snapshot's.
+  const r = readSnapshot(join(dir, "a"), { fingerprint: "fp", dimension: DIM }, { ...o, m: 24, efConstruction: 50 });
+  open.push(r.catalog);
+  await r.loaded;
+  const index = r.catalog.index as ShardedIndex;
+  await index.terminateWorker(0);
+  const deadline = Date.now() + 60_000;
+  while ((!r.catalog.indexHealth().ok || index.restarts < 1) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  await writeSnapshot(r.catalog, join(dir, "b"), info);
+  for (const f of ["index-0.hnsw", "index-1.hnsw"]) assert.deepEqual(graphParams(join(dir, "b", f)), { m: o.m, efConstruction: o.efConstruction }, f);
 });
