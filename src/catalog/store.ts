@@ -10,7 +10,7 @@ import { dot, exactTopK, TopK } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
 import { MetaStore, type ItemPlaces } from "./meta-store.ts";
 import { TokenColumn, type TokenSpec } from "./token-column.ts";
-import { sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
+import { openRow, rowAsOf, sharedStamps, sharedVectors, stampRows, writesOf, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
 import { NewsrecError } from "../errors.ts";
 
@@ -135,7 +135,8 @@ export class Catalog {
   }
 
   private postColumns(): void {
-    if (!(this.index instanceof HnswIndex)) this.index.setColumns({ vectors: this.vectors, categories: this.categories, published: this.published });
+    if (!(this.index instanceof HnswIndex))
+      this.index.setColumns({ vectors: this.vectors, categories: this.categories, published: this.published, stamps: this.stamps });
   }
 
   private categoryCode(category: string): number {
@@ -275,10 +276,12 @@ export class Catalog {
       this.filters.add(slot, meta.category ?? "", t);
     }
     this.metas.set(slot, meta);
+    // The row's shared columns are written between WRITING and its stamp (index/shared-matrix.ts).
+    openRow(this.stamps, slot);
     this.vectors.set(vector, slot * this.dim);
-    stampRows(this.stamps, slot);
     this.published[slot] = t;
     this.categories[slot] = code;
+    stampRows(this.stamps, slot);
     if (this.tokens) this.tokens.set(slot, tokens!);
     if (indexIt) this.index.upsert(slot, vector);
     return slot;
@@ -290,8 +293,10 @@ export class Catalog {
     this.slotById.delete(id);
     this.filters.remove(slot, this.categoryNames[this.categories[slot]!]!, this.published[slot]!);
     this.metas.clear(slot);
+    openRow(this.stamps, slot);
     this.published[slot] = NaN;
     this.categories[slot] = FREE;
+    stampRows(this.stamps, slot);
     this.tokens?.clear(slot);
     this.index.remove(slot);
     this.free.push(slot);
@@ -304,9 +309,18 @@ export class Catalog {
     return f.publishedAfter !== undefined && f.publishedAfter > age ? f.publishedAfter : age;
   }
 
-  /** Whether a slot holds a live item that passes the filter as the catalog is now (answers that overlapped writes are checked so). */
+  /**
+   * Whether a slot holds a live item that passes the filter, and has not been written since this
+   * was asked: answers that overlapped writes are checked so, and answer as of the ask.
+   */
   passes(f: SearchFilter, now = Date.now()): (slot: number) => boolean {
-    return this.accepts(f, this.after(f, now));
+    return this.passesAsOf(f, now, writesOf(this.stamps));
+  }
+
+  /** passes() for a search asked when the catalog had made `seen` writes. */
+  private passesAsOf(f: SearchFilter, now: number, seen: number): (slot: number) => boolean {
+    const accept = this.accepts(f, this.after(f, now));
+    return (slot) => accept(slot) && rowAsOf(this.stamps, slot, seen);
   }
 
   private accepts(f: SearchFilter, after: number): (slot: number) => boolean {
@@ -371,6 +385,7 @@ export class Catalog {
    */
   async searchAsync(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): Promise<{ slot: number; score: number }[]> {
     if (this.index instanceof HnswIndex) return this.search(query, k, f, now);
+    const seen = writesOf(this.stamps);
     const after = this.after(f, now);
     const filtered = f.categories !== undefined || after > -Infinity;
     const m = filtered ? this.filters.count(f.categories, after) : this.size;
@@ -388,15 +403,16 @@ export class Catalog {
         exclude: Int32Array.from(f.exclude ?? []),
         budget: walkCalls(m),
         rows: this.metas.rows,
+        seen,
       })
       .catch((err: Error) => {
         throw new NewsrecError("UNAVAILABLE", `the index cannot search: ${err.message}`);
       });
     this.work.scored += hits.scored;
     this.work.filterCalls += hits.calls;
-    // The whole filter, whatever the mode: a plain graph walk (every item passed when it was asked) can
-    // meet an item written since that no longer does.
-    const accept = this.accepts(f, after);
+    // The whole filter, whatever the mode (a plain graph walk, every item passing when it was asked, can meet an
+    // item written since that no longer does), and the rows as of the ask: an item written since is left out.
+    const accept = this.passesAsOf(f, now, seen);
     const top = new TopK(k);
     for (const s of hits.slots) if (accept(s)) top.push(s, dot(query, this.vectors, s * this.dim));
     return top.result();

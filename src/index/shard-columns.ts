@@ -1,15 +1,19 @@
 /**
  * What index workers read of the catalog besides their graphs: the vectors, each slot's
- * category code (FREE for a free slot) and publication time (NaN: none), all on shared memory.
- * Only the main thread writes them (catalog/store.ts); a worker reads them during scans and
- * filtered walks, and the main thread checks every answer again, so a read racing a write can
- * make an answer stale by that item, never wrong.
+ * category code (FREE for a free slot) and publication time (NaN: none), all on shared memory,
+ * and the rows' write stamps (index/shared-matrix.ts). Only the main thread writes them
+ * (catalog/store.ts); a worker reads a row between two loads of its stamp and passes over a row
+ * written since its search was asked, or while it read it, and the main thread checks every
+ * answer again likewise: an answer that overlapped writes is the catalog as it was when it was
+ * asked, short of the items written since, never holding half of a write.
  */
 export interface ShardColumns {
   /** Row-major [capacity, dim]. */
   vectors: Float32Array;
   categories: Int32Array;
   published: Float64Array;
+  /** The catalog's [id, writes, stamp per row] (SharedMatrix.stamps). */
+  stamps: Int32Array;
 }
 
 export const FREE = -1;

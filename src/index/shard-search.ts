@@ -12,12 +12,16 @@
  *   reading the category and time columns (no graph, no callback).
  * - walk: a broad filter; hnswlib walks with a callback that reads the columns, at most `budget`
  *   calls; a walk cut short with fewer than k found scans instead.
- * The main thread checks every answer against the catalog as it is when the answer arrives and
- * scores it again, so a search that overlaps a write is never wrong about an item.
+ * Every mode reads a row between two loads of its stamp and passes over one written after the
+ * search was asked (`seen`) or while it was read; the main thread checks every answer against
+ * the catalog as it is when the answer arrives, likewise, and scores it again. So a search that
+ * overlaps writes answers as of when it was asked, short of the items written since: never an
+ * item outside its filter, never half of a write.
  */
 import { dot, TopK } from "./exact.ts";
 import type { HnswIndex } from "./hnsw.ts";
 import type { ShardColumns } from "./shard-columns.ts";
+import { rowAsOf } from "./shared-matrix.ts";
 
 export type SearchMode = "graph" | "scan" | "walk";
 
@@ -35,6 +39,8 @@ export interface ShardQuery {
   budget: number;
   /** Slots in use (live and free): a scan reads no further. */
   rows: number;
+  /** The catalog's write count when the search was asked: rows written later are passed over. */
+  seen: number;
 }
 
 export interface ShardHits {
@@ -54,7 +60,10 @@ function acceptor(cols: ShardColumns, q: ShardQuery, exclude: Set<number>): (slo
   const cats = cols.categories;
   const published = cols.published;
   const after = q.after;
+  const { stamps } = cols;
+  const seen = q.seen;
   return (slot) => {
+    if (!rowAsOf(stamps, slot, seen)) return false;
     const c = cats[slot]!;
     if (c < 0) return false;
     if (mask && mask[c] !== 1) return false;
@@ -69,7 +78,10 @@ function scan(cols: ShardColumns, q: ShardQuery, shard: number, shards: number, 
   let scored = 0;
   for (let s = shard; s < rows; s += shards) {
     if (!accept(s)) continue;
-    top.push(s, dot(q.query, cols.vectors, s * dim));
+    const score = dot(q.query, cols.vectors, s * dim);
+    // Written while it was read: passed over.
+    if (!rowAsOf(cols.stamps, s, q.seen)) continue;
+    top.push(s, score);
     scored++;
   }
   return scored;
@@ -84,8 +96,10 @@ export function searchShard(index: HnswIndex, cols: ShardColumns, q: ShardQuery,
   let calls = 0;
   if (q.mode === "graph") {
     for (const s of index.search(q.query, q.k + exclude.size, undefined, q.efSearch)) {
-      if (exclude.has(s) || cols.categories[s]! < 0) continue;
-      top.push(s, dot(q.query, cols.vectors, s * dim));
+      if (exclude.has(s) || !rowAsOf(cols.stamps, s, q.seen) || cols.categories[s]! < 0) continue;
+      const score = dot(q.query, cols.vectors, s * dim);
+      if (!rowAsOf(cols.stamps, s, q.seen)) continue;
+      top.push(s, score);
       scored++;
     }
   } else {
@@ -108,7 +122,11 @@ export function searchShard(index: HnswIndex, cols: ShardColumns, q: ShardQuery,
       calls = Math.min(calls, q.budget);
       if (cut && seen.length < q.k) scored = scan(cols, q, shard, shards, accept, top);
       else {
-        for (const s of cut ? seen : found) top.push(s, dot(q.query, cols.vectors, s * dim));
+        for (const s of cut ? seen : found) {
+          const score = dot(q.query, cols.vectors, s * dim);
+          // Passed by the callback as it was; written since: passed over.
+          if (rowAsOf(cols.stamps, s, q.seen)) top.push(s, score);
+        }
         scored = cut ? seen.length : found.length;
       }
     }

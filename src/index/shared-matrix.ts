@@ -9,9 +9,12 @@
  * has a write stamp on a second SharedArrayBuffer: [catalog id, writes, stamp of slot 0, ...].
  * A worker compares stamps (4 bytes a row, and only when the write count moved), never rows.
  *
- * Only the main thread writes. It stores a row, then the row's stamp, then the write count
- * (the last two with Atomics): a worker that reads the count and then a row's stamp sees the
- * row's bytes as of that stamp or later. A row rewritten while a worker copies it carries a
+ * Only the main thread writes. It marks the row WRITING, stores it (its vector, and the index
+ * workers' columns: index/shard-columns.ts), then stamps it and counts the write (all three
+ * with Atomics): a worker that reads the count and then a row's stamp sees the row's bytes as
+ * of that stamp or later. The stamps also let a search see the catalog as it was when the
+ * search was asked: a row read between two loads of its stamp, each at most the write count
+ * then, is that row as it was (rowAsOf). A row rewritten while a worker copies it carries a
  * newer stamp and is copied again next time; callers rescore their hits on the main thread,
  * so a run that overlaps a write can be stale by those rows and never wrong about them.
  */
@@ -47,8 +50,38 @@ export function sharedStamps(slots: number, old?: Int32Array): Int32Array {
   return s;
 }
 
+/** A row's stamp while the main thread writes it. */
+const WRITING = -1;
+
+/** Before a row is written: readers that check stamps (rowAsOf) pass it by until stampRows. */
+export function openRow(stamps: Int32Array, slot: number): void {
+  Atomics.store(stamps, HEADER + slot, WRITING);
+}
+
+/** The writes made so far: a search asked now sees the rows as of this count (rowAsOf). */
+export function writesOf(stamps: Int32Array): number {
+  return Atomics.load(stamps, WRITES);
+}
+
+/** Whether a row is as it was at `writes`: last written no later, and not being written now. */
+export function rowAsOf(stamps: Int32Array, slot: number, writes: number): boolean {
+  const s = Atomics.load(stamps, HEADER + slot);
+  return s !== WRITING && s <= writes;
+}
+
+/**
+ * Where the write count starts again rather than wrap: every row is stamped 1 and the catalog
+ * takes a new id, so every mirror copies it whole once (rowAsOf compares stamps by size).
+ */
+const MAX_WRITES = 2 ** 31 - 2;
+
 /** After rows [from, to) were written: stamps them and publishes the write. */
 export function stampRows(stamps: Int32Array, from: number, to = from + 1): void {
+  if (stamps[WRITES]! >= MAX_WRITES) {
+    stamps.fill(1, HEADER);
+    Atomics.store(stamps, ID, nextCatalogId++);
+    Atomics.store(stamps, WRITES, 1);
+  }
   const w = stamps[WRITES]! + 1;
   for (let slot = from; slot < to; slot++) Atomics.store(stamps, HEADER + slot, w);
   Atomics.store(stamps, WRITES, w);

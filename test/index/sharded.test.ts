@@ -10,6 +10,7 @@ import { Catalog, type CatalogOptions, type NewsMeta, type SearchFilter } from "
 import { readSnapshot, writeSnapshot } from "../../src/catalog/snapshot.ts";
 import { dot } from "../../src/index/exact.ts";
 import { ShardedIndex, type IndexLayout } from "../../src/index/sharded.ts";
+import { openRow, sharedStamps, stampRows, writesOf } from "../../src/index/shared-matrix.ts";
 import { Random } from "../../src/synth/random.ts";
 
 const DIM = 16;
@@ -141,11 +142,15 @@ test("a search never sees half of a write: two items written together appear tog
       vectors: new Float32Array(new SharedArrayBuffer(rows * dim * 4)),
       categories: new Int32Array(new SharedArrayBuffer(rows * 4)).fill(-1),
       published: new Float64Array(new SharedArrayBuffer(rows * 8)).fill(Number.NaN),
+      stamps: sharedStamps(rows),
     };
     index.setColumns(columns);
+    // As the catalog writes a row (catalog/store.ts).
     const put = (slot: number, v: number[]) => {
+      openRow(columns.stamps, slot);
       columns.vectors.set(v, slot * dim);
       columns.categories[slot] = 0;
+      stampRows(columns.stamps, slot);
       index.upsert(slot, Float32Array.from(v));
     };
     const rng = new Random(5);
@@ -160,7 +165,17 @@ test("a search never sees half of a write: two items written together appear tog
       put(b, [5 + i, 0.01, 0, 0]);
       asked.push({
         pair: [a, b],
-        answer: index.search({ query: q, k: 2, mode: "graph", categories: null, after: -Infinity, exclude: new Int32Array(0), budget: 0, rows }),
+        answer: index.search({
+          query: q,
+          k: 2,
+          mode: "graph",
+          categories: null,
+          after: -Infinity,
+          exclude: new Int32Array(0),
+          budget: 0,
+          rows,
+          seen: writesOf(columns.stamps),
+        }),
       });
       if (i % 3 === 0) await new Promise((r) => setImmediate(r));
     }
@@ -362,4 +377,60 @@ test("a graph rebuilt after its worker died keeps the M and efConstruction of th
   while ((!r.catalog.indexHealth().ok || index.restarts < 1) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
   await writeSnapshot(r.catalog, join(dir, "b"), info);
   for (const f of ["index-0.hnsw", "index-1.hnsw"]) assert.deepEqual(graphParams(join(dir, "b", f)), { m: o.m, efConstruction: o.efConstruction }, f);
+});
+
+test("a search that a two-item write overlaps, in a worker scanning the shared columns, sees neither item or both, never one", async () => {
+  const dim = 4;
+  const index = new ShardedIndex(dim, 400, { m: 8, efConstruction: 64, efSearch: 64 }, 64, { workers: 1, shards: 1, layout: "sharded" });
+  await index.ready;
+  try {
+    // Large enough that a scan takes milliseconds, so the write lands while it runs.
+    const rows = 2_000_000;
+    const columns = {
+      vectors: new Float32Array(new SharedArrayBuffer(rows * dim * 4)),
+      categories: new Int32Array(new SharedArrayBuffer(rows * 4)).fill(0),
+      published: new Float64Array(new SharedArrayBuffer(rows * 8)).fill(Number.NaN),
+      stamps: sharedStamps(rows),
+    };
+    const rng = new Random(9);
+    for (let s = 0; s < rows; s++) columns.vectors[s * dim] = rng.next();
+    index.setColumns(columns);
+    // One write of two items, the first slot and the last, as the catalog makes it: row by row.
+    const [a, b] = [0, rows - 1];
+    const write = (v: number) => {
+      for (const s of [a, b]) {
+        openRow(columns.stamps, s);
+        columns.vectors.set([v, 0, 0, 0], s * dim);
+        stampRows(columns.stamps, s);
+      }
+    };
+    const seen = { none: 0, both: 0, one: 0 };
+    for (let i = 0; i < 20; i++) {
+      write(-1);
+      const answer = index.search({
+        query: Float32Array.from([1, 0, 0, 0]),
+        k: 2,
+        mode: "scan",
+        categories: Int32Array.from([0]),
+        after: -Infinity,
+        exclude: new Int32Array(0),
+        budget: 0,
+        rows,
+        seen: writesOf(columns.stamps),
+      });
+      await new Promise((r) => setImmediate(r));
+      // The worker is scanning now: past the first slot, not yet at the last.
+      const t = performance.now();
+      while (performance.now() - t < 3) {}
+      write(100 + i);
+      const got = [...(await answer).slots];
+      const n = [a, b].filter((s) => got.includes(s)).length;
+      if (n === 1) seen.one++;
+      else if (n === 2) seen.both++;
+      else seen.none++;
+    }
+    assert.equal(seen.one, 0, JSON.stringify(seen));
+  } finally {
+    await index.close();
+  }
 });

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Catalog } from "../../src/catalog/store.ts";
-import { MatrixMirror } from "../../src/index/shared-matrix.ts";
+import { MatrixMirror, openRow, rowAsOf, stampRows, writesOf } from "../../src/index/shared-matrix.ts";
 
 const params = { m: 8, efConstruction: 32, efSearch: 16, exactMaxItems: 0, maxAgeHours: 0, phi: 100 };
 const row = (i: number) => Float32Array.of(i, -i, i / 2);
@@ -45,4 +45,27 @@ test("a restored catalog's rows are all stamped", () => {
   );
   const mirror = new MatrixMirror();
   assert.deepEqual([...mirror.sync(c.matrix)], [...vectors]);
+});
+
+test("rows are seen as of a write count; the count starts again before it would wrap, and mirrors then copy every row", () => {
+  const c = new Catalog(3, "fp", params, 4);
+  for (let i = 0; i < 6; i++) c.upsert({ id: `n${i}`, title: "t" }, row(i));
+  const stamps = c.matrix.stamps;
+  const asked = writesOf(stamps);
+  c.upsert({ id: "n2", title: "t" }, row(20));
+  assert.equal(rowAsOf(stamps, 1, asked), true, "a row not written since");
+  assert.equal(rowAsOf(stamps, 2, asked), false, "a row written since");
+  openRow(stamps, 3);
+  assert.equal(rowAsOf(stamps, 3, writesOf(stamps)), false, "a row being written");
+  stampRows(stamps, 3);
+
+  const mirror = new MatrixMirror();
+  mirror.sync(c.matrix);
+  stamps[1] = 2 ** 31 - 2; // the write count, as after two billion writes
+  c.upsert({ id: "n4", title: "t" }, row(40));
+  assert.ok(writesOf(stamps) > 0 && writesOf(stamps) < 10, `started again: ${writesOf(stamps)}`);
+  for (let s = 0; s < 6; s++) assert.equal(rowAsOf(stamps, s, writesOf(stamps)), true, `row ${s}`);
+  const m = mirror.sync(c.matrix);
+  assert.equal(mirror.copiedRows, 6, "every row copied again");
+  assert.deepEqual(Array.from(m.subarray(4 * 3, 5 * 3)), Array.from(row(40)));
 });
