@@ -7,12 +7,13 @@
  * the sizes agree. It also records the model fingerprint: vectors of two encoders never mix.
  */
 import { isUtf8 } from "node:buffer";
-import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { closeSync, openSync, readFileSync, statSync } from "node:fs";
+import { mkdir, open, rm, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import { Catalog, type CatalogOptions, type GraphIndex, type NewsMeta, type RestoredItem } from "./store.ts";
 import { storedText, type ItemPlaces } from "./meta-store.ts";
+import { recoverFolder, swapFolder, tempSibling } from "./folder-swap.ts";
 import { HnswIndex } from "../index/hnsw.ts";
 import { ShardedIndex } from "../index/sharded.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
@@ -195,34 +196,22 @@ export async function writeSnapshotFiles(
 
 /**
  * Writes a plain snapshot folder at `dir` (newsrec embed --out): a sibling temporary folder,
- * then renamed into place. A server's data dir uses versioned folders and a pointer instead
- * (datadir.ts), so that no crash leaves it without a whole snapshot.
+ * then swapped into place (folder-swap.ts: a crash leaves the old folder or the new, found
+ * when the folder is next read). A server's data dir uses versioned folders and a pointer
+ * instead (datadir.ts). `onStep` is called before each step (crash tests).
  */
-export async function writeSnapshot(catalog: Catalog, dir: string, info: SnapshotInfo): Promise<SnapshotManifest> {
+export async function writeSnapshot(catalog: Catalog, dir: string, info: SnapshotInfo, onStep: (step: string) => void = () => {}): Promise<SnapshotManifest> {
   // A sibling of the folder itself, whatever the path names it by ("." included).
   dir = resolve(dir);
-  const parent = dirname(dir);
-  await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
+  await mkdir(dirname(dir), { recursive: true });
+  // A rewrite of this folder that a crash interrupted is finished first, so the folder is whole to replace.
+  recoverFolder(dir);
+  const tmp = tempSibling(dir, "tmp");
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
-  const { manifest } = await writeSnapshotFiles(catalog, tmp, info);
-  await swapFolder(tmp, dir);
+  const { manifest } = await writeSnapshotFiles(catalog, tmp, info, onStep);
+  await swapFolder(tmp, dir, onStep);
   return manifest;
-}
-
-/** Puts the complete folder `tmp` in the place of `dir` (a sibling), the old one removed after. */
-export async function swapFolder(tmp: string, dir: string): Promise<void> {
-  const parent = dirname(dir);
-  if (existsSync(dir)) {
-    const old = `${tmp}.old`;
-    await rename(dir, old);
-    await rename(tmp, dir);
-    await rm(old, { recursive: true, force: true });
-  } else {
-    await rename(tmp, dir);
-  }
-  await fsyncPath(parent);
 }
 
 /**
@@ -250,7 +239,9 @@ export function checkSnapshot(dir: string): SnapshotManifest {
   return m;
 }
 
+/** The manifest of a snapshot folder, a rewrite of it interrupted by a crash finished first (folder-swap.ts). */
 export function readSnapshotManifest(dir: string): SnapshotManifest {
+  recoverFolder(dir);
   let m: SnapshotManifest;
   try {
     m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));

@@ -3,14 +3,15 @@
  * tuned record) and, when the chosen M or efConstruction differ from the graphs', the graphs
  * built with them (as many as the snapshot had, split as its were). The folder is replaced whole, as `newsrec embed` writes it: a sibling folder
  * with the unchanged items, vectors and token ids hard-linked (copied where links are
- * impossible), the new files, the manifest last, then swapped in. A crash leaves the old
- * snapshot or the new.
+ * impossible), the new files, the manifest last, then swapped in (folder-swap.ts). A crash
+ * leaves the old snapshot or the new, found when the folder is next read.
  */
 import { copyFile, link, mkdir, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { HnswIndex } from "../index/hnsw.ts";
 import { fsyncPath, writeDurable } from "./disk.ts";
-import { graphFiles, swapFolder, TOKENS, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
+import { graphFiles, TOKENS, type SnapshotManifest, type TunedRecord } from "./snapshot.ts";
+import { swapFolder, tempSibling } from "./folder-swap.ts";
 
 async function carry(from: string, to: string): Promise<void> {
   try {
@@ -31,7 +32,7 @@ export async function writeTunedSnapshot(
 ): Promise<SnapshotManifest> {
   // A sibling of the folder itself, whatever the path names it by ("." included).
   dir = resolve(dir);
-  const tmp = join(dirname(dir), `.${basename(dir)}.tune-${process.pid}-${Date.now()}`);
+  const tmp = tempSibling(dir, "tune");
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
   try {
