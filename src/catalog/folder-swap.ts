@@ -37,6 +37,9 @@ export async function swapFolder(tmp: string, dir: string, onStep: (step: string
   await fsyncPath(parent);
 }
 
+/** A new folder begun this long ago by a process that is gone is not being written any more. */
+const ABANDONED_MS = 24 * 3600_000;
+
 const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 function alive(pid: number): boolean {
@@ -51,8 +54,9 @@ function alive(pid: number): boolean {
 /**
  * Finishes a swap of `dir` that a crash interrupted: with no folder at `dir`, the newest complete
  * new folder beside it (one with its manifest) is renamed into place, or else the newest old one
- * back. Then old folders left beside it are removed, and so are new ones whose writer is gone
- * (a process that is no longer running never finishes them). Does nothing it cannot (a read-only
+ * back. Then old folders left beside it are removed (one is left only once its swap has put the
+ * new folder in place), and so are new ones begun more than a day ago by a process not running
+ * here (the folder may be on storage that another host writes too). Does nothing it cannot (a read-only
  * filesystem): reading the folder then fails as it would have.
  */
 export function recoverFolder(dir: string): void {
@@ -78,7 +82,8 @@ export function recoverFolder(dir: string): void {
       renameSync(back.path, dir);
       fsyncPathSync(parent);
     }
-    for (const x of left) if (existsSync(x.path) && (x.old || !alive(x.pid))) rmSync(x.path, { recursive: true, force: true });
+    for (const x of left)
+      if (existsSync(x.path) && (x.old || (Date.now() - x.ms > ABANDONED_MS && !alive(x.pid)))) rmSync(x.path, { recursive: true, force: true });
   } catch {
     // Left as it is: reading the folder says what is wrong.
   }
