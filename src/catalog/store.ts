@@ -1,37 +1,18 @@
 /**
  * The live news catalog: metadata and vectors by slot, and the HNSW index over them.
- * Slots of deleted items are reused by later upserts. Everything here is synchronous, so a
- * search never sees half an update.
+ * Slots of deleted items are reused by later upserts. Every write here is synchronous; searches
+ * (catalog-search.ts) answer as of when they were asked, so none sees half an update.
  */
 import { HnswIndex, type HnswParams } from "../index/hnsw.ts";
 import { ShardedIndex, type IndexLayout } from "../index/sharded.ts";
-import { FREE, sharedCategories, sharedPublished } from "../index/shard-columns.ts";
-import { dot, exactTopK, TopK } from "../index/exact.ts";
+import { FREE, sharedCategories, sharedPublished, type ShardColumns } from "../index/shard-columns.ts";
+import { dot } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
 import { MetaStore, type ItemPlaces } from "./meta-store.ts";
 import { TokenColumn, type TokenSpec } from "./token-column.ts";
-import { openRow, rowAsOf, sharedStamps, sharedVectors, stampRows, writesOf, type SharedMatrix } from "../index/shared-matrix.ts";
+import { openRow, sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
-import { NewsrecError } from "../errors.ts";
-
-/**
- * Bounds of filtered searches, measured with benchmarks/filters.ts (120,000 news, default bundle).
- * hnswlib explores until its beam holds efSearch items that pass the filter, calling the JS
- * filter for every node it considers: about 1.5 · efSearch / p calls at pass rate p, several
- * times more when the passing items lie away from the query (categories cluster in vector
- * space), each costing about CALL_COST exact dot products. Scoring the m matching items costs m
- * dot products (0.1 to 0.3 µs each, by memory locality). The two break even near
- * m = sqrt(c · efSearch · n), c ≈ 4 for filters unrelated to the vectors and far higher for
- * categories; SCAN_PER_BEAM sits between (20% of 120,000 items). A walk makes at most
- * walkCalls(m) filter calls: about the cost of scoring its matching items once.
- */
-const SCAN_PER_BEAM = 16;
-const CALL_COST = 6;
-const walkCalls = (m: number): number => Math.ceil(m / CALL_COST);
-/** A cut-short walk is answered from its matching items only up to this many (~30 ms); above, with what it found. */
-const MAX_FALLBACK = 250_000;
-/** Above 1/SPARSE of the slots, matching items are scored in one pass in slot (memory) order, checking at most SPARSE·m slots. */
-const SPARSE = 3;
+import { CatalogSearch } from "./catalog-search.ts";
 
 /** The graph over the catalog's vectors: on this thread (tools, tests) or in index workers (the server). */
 export type GraphIndex = HnswIndex | ShardedIndex;
@@ -116,6 +97,10 @@ export class Catalog {
   readonly index: GraphIndex;
   /** Items scored exactly and filter evaluations in graph walks, all searches together: the work bounds made visible. */
   readonly work = { scored: 0, filterCalls: 0 };
+  /** Searches over this catalog's columns as they are at the time (catalog-search.ts). */
+  private readonly searcher: CatalogSearch;
+  /** The shared columns in one object that searches read (postColumns keeps it current). */
+  private readonly columns = {} as ShardColumns;
 
   constructor(
     readonly dim: number,
@@ -132,11 +117,30 @@ export class Catalog {
     const w = opts.indexWorkers;
     this.index = index ?? (w ? new ShardedIndex(dim, opts.phi, opts, capacity, w) : new HnswIndex(dim, opts.phi, opts, capacity));
     this.postColumns();
+    const self = this;
+    this.searcher = new CatalogSearch({
+      dim,
+      columns: this.columns,
+      categoryNames: this.categoryNames,
+      categoryCodes: this.categoryCodes,
+      filters: this.filters,
+      index: this.index,
+      get size() {
+        return self.size;
+      },
+      get rows() {
+        return self.metas.rows;
+      },
+      exactMaxItems: opts.exactMaxItems,
+      maxAgeHours: opts.maxAgeHours,
+      work: this.work,
+    });
   }
 
+  /** After the columns are made or grown: the searches' and the index workers' view of them. */
   private postColumns(): void {
-    if (!(this.index instanceof HnswIndex))
-      this.index.setColumns({ vectors: this.vectors, categories: this.categories, published: this.published, stamps: this.stamps });
+    Object.assign(this.columns, { vectors: this.vectors, categories: this.categories, published: this.published, stamps: this.stamps });
+    if (!(this.index instanceof HnswIndex)) this.index.setColumns({ ...this.columns });
   }
 
   private categoryCode(category: string): number {
@@ -303,184 +307,47 @@ export class Catalog {
     return true;
   }
 
-  /** The publication bound of a filter: the later of its own and maxAgeHours' (-Infinity: none). */
-  private after(f: SearchFilter, now: number): number {
-    const age = this.opts.maxAgeHours > 0 ? now - this.opts.maxAgeHours * 3600_000 : -Infinity;
-    return f.publishedAfter !== undefined && f.publishedAfter > age ? f.publishedAfter : age;
-  }
-
   /**
    * Whether a slot holds a live item that passes the filter, and has not been written since this
    * was asked: answers that overlapped writes are checked so, and answer as of the ask.
    */
   passes(f: SearchFilter, now = Date.now()): (slot: number) => boolean {
-    return this.passesAsOf(f, now, writesOf(this.stamps));
-  }
-
-  /** passes() for a search asked when the catalog had made `seen` writes. */
-  private passesAsOf(f: SearchFilter, now: number, seen: number): (slot: number) => boolean {
-    const accept = this.accepts(f, this.after(f, now));
-    return (slot) => accept(slot) && rowAsOf(this.stamps, slot, seen);
-  }
-
-  private accepts(f: SearchFilter, after: number): (slot: number) => boolean {
-    return (slot) => {
-      const code = this.categories[slot]!;
-      if (code === FREE) return false;
-      if (f.exclude?.has(slot)) return false;
-      if (f.categories && !f.categories.has(this.categoryNames[code]!)) return false;
-      // Items without a publication time (NaN) never expire.
-      return !(this.published[slot]! < after);
-    };
+    return this.searcher.passes(f, now);
   }
 
   /** Live items that pass the category and age filters (exclusions not counted), in O(categories · log n). */
   matching(f: SearchFilter, now = Date.now()): number {
-    return this.filters.count(f.categories, this.after(f, now));
+    return this.searcher.matching(f, now);
   }
 
-  /** Matching sets up to this size are scored exactly rather than walked to. */
+  /** Matching sets up to this size are scored exactly rather than walked to (catalog-search.ts). */
   get scanBudget(): number {
-    return Math.max(this.opts.exactMaxItems, Math.ceil(Math.sqrt(SCAN_PER_BEAM * this.index.efSearch * this.size)));
+    return this.searcher.scanBudget;
   }
 
-  /** The most filter evaluations a graph walk for this filter makes (see filteredWalk). */
+  /** The most filter evaluations a graph walk for this filter makes (catalog-search.ts). */
   walkBudget(f: SearchFilter, now = Date.now()): number {
-    return walkCalls(this.matching(f, now));
+    return this.searcher.walkBudget(f, now);
   }
 
-  /**
-   * Top-k live items by dot product that pass the filter. The m matching items are counted
-   * first, and the work of one search is bounded by them: none gives [] with no work; up to
-   * scanBudget are scored exactly (m dot products); more walk the graph on a beam of
-   * max(efSearch, k) (k is at most the rank service's MAX_K) with at most walkBudget filter
-   * calls (about m dot products' worth), then score the m items only if the walk was cut
-   * short with fewer than k found. Never scores an item that cannot match.
-   */
+  /** Top-k live items by dot product that pass the filter, with the index on this thread (catalog-search.ts). */
   search(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
-    const after = this.after(f, now);
-    const m = f.categories || after > -Infinity ? this.filters.count(f.categories, after) : this.size;
-    if (m === 0) return [];
-    // A filter that every live item passes (a maxAgeHours the whole catalog is within) is no filter.
-    if (m === this.size)
-      return m <= this.opts.exactMaxItems ? this.scoreMatching(query, k, { exclude: f.exclude }, -Infinity, m) : this.graphSearch(query, k, f.exclude);
-    if (m <= this.scanBudget) return this.scoreMatching(query, k, f, after, m);
-    return this.filteredWalk(query, k, f, after, m);
+    return this.searcher.search(query, k, f, now);
   }
 
-  /** The graph when it is on this thread (synchronous search). */
-  private get local(): HnswIndex {
-    if (!(this.index instanceof HnswIndex)) throw new Error("this catalog's index is in workers: use searchAsync");
-    return this.index;
-  }
-
-  /**
-   * search() for either kind of index. With the index in workers, the main thread counts the
-   * matching items (O(categories · log n)), scores exactly a set of at most exactMaxItems itself
-   * (cheaper than the hand-over), and sends the rest to the workers: the graph walk, the exact
-   * scan of a selective filter's items, or a broad filter's bounded walk
-   * (index/shard-search.ts). Their answers are checked against the catalog as it is now (the
-   * whole filter) and scored again here, so an answer that overlapped a write is short by that
-   * item at worst, and never holds one outside the filter.
-   */
-  async searchAsync(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): Promise<{ slot: number; score: number }[]> {
-    if (this.index instanceof HnswIndex) return this.search(query, k, f, now);
-    const seen = writesOf(this.stamps);
-    const after = this.after(f, now);
-    const filtered = f.categories !== undefined || after > -Infinity;
-    const m = filtered ? this.filters.count(f.categories, after) : this.size;
-    if (m === 0) return [];
-    if (m <= this.opts.exactMaxItems) return this.scoreMatching(query, k, m === this.size ? { exclude: f.exclude } : f, m === this.size ? -Infinity : after, m);
-    const mode = m === this.size ? "graph" : m <= this.scanBudget ? "scan" : "walk";
-    const categories = mode !== "graph" && f.categories ? Int32Array.from([...f.categories].flatMap((c) => this.categoryCodes.get(c) ?? [])) : null;
-    const hits = await this.index
-      .search({
-        query,
-        k,
-        mode,
-        categories,
-        after: mode === "graph" ? -Infinity : after,
-        exclude: Int32Array.from(f.exclude ?? []),
-        budget: walkCalls(m),
-        rows: this.metas.rows,
-        seen,
-      })
-      .catch((err: Error) => {
-        throw new NewsrecError("UNAVAILABLE", `the index cannot search: ${err.message}`);
-      });
-    this.work.scored += hits.scored;
-    this.work.filterCalls += hits.calls;
-    // The whole filter, whatever the mode (a plain graph walk, every item passing when it was asked, can meet an
-    // item written since that no longer does), and the rows as of the ask: an item written since is left out.
-    const accept = this.passesAsOf(f, now, seen);
-    const top = new TopK(k);
-    for (const s of hits.slots) if (accept(s)) top.push(s, dot(query, this.vectors, s * this.dim));
-    return top.result();
-  }
-
-  /** Scores exactly the matching items, enumerated from the category and time orders. */
-  private scoreMatching(query: Float32Array, k: number, f: SearchFilter, after: number, matching: number): { slot: number; score: number }[] {
-    const accept = this.accepts(f, after);
-    if (matching * SPARSE > this.metas.rows) return exactTopK(query, this.vectors, this.metas.rows, k, (s) => accept(s) && ++this.work.scored > 0);
-    const top = new TopK(k);
-    this.filters.forEach(f.categories, after, (slot) => {
-      if (f.exclude?.has(slot)) return;
-      top.push(slot, dot(query, this.vectors, slot * this.dim));
-      this.work.scored++;
-    });
-    return top.result();
-  }
-
-  /**
-   * Without a category or age filter the walk runs without hnswlib's per-node JS callback, for k
-   * plus the excluded items (deleted ones are tombstones inside the graph), which are dropped after.
-   */
-  private graphSearch(query: Float32Array, k: number, exclude?: Set<number>): { slot: number; score: number }[] {
-    const slots = this.local
-      .search(query, k + (exclude?.size ?? 0))
-      .filter((s) => !exclude?.has(s))
-      .slice(0, k);
-    this.work.scored += slots.length;
-    return slots.map((slot) => ({ slot, score: dot(query, this.vectors, slot * this.dim) })).sort((a, b) => b.score - a.score);
-  }
-
-  /**
-   * A broad filter (more than scanBudget items pass, so most visited nodes pass too) walks the
-   * graph with the callback; most such walks need a few beams' worth of calls. But when the
-   * passing items lie away from the query (categories cluster in vector space), hnswlib explores
-   * everything nearer first. Past walkBudget calls the callback therefore passes every node, so
-   * the beam fills and the walk ends; the passing items met until then are kept here (hnswlib's
-   * own answer then holds nodes passed unchecked). If they are fewer than k, the matching items
-   * are scored exactly instead: the known subset, never the whole catalog, and at most MAX_FALLBACK.
-   */
-  private filteredWalk(query: Float32Array, k: number, f: SearchFilter, after: number, matching: number): { slot: number; score: number }[] {
-    const accept = this.accepts(f, after);
-    const budget = walkCalls(matching);
-    const seen: number[] = [];
-    let calls = 0;
-    const found = this.local.search(query, k, (slot) => {
-      if (++calls > budget) return true;
-      if (!accept(slot)) return false;
-      seen.push(slot);
-      return true;
-    });
-    this.work.filterCalls += Math.min(calls, budget);
-    const cut = calls > budget;
-    if (cut && seen.length < k && matching <= MAX_FALLBACK) return this.scoreMatching(query, k, f, after, matching);
-    const top = new TopK(k);
-    for (const s of cut ? seen : found) top.push(s, dot(query, this.vectors, s * this.dim));
-    this.work.scored += cut ? seen.length : found.length;
-    return top.result();
+  /** search() for either kind of index, answered as of when it was asked (catalog-search.ts). */
+  searchAsync(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): Promise<{ slot: number; score: number }[]> {
+    return this.searcher.searchAsync(query, k, f, now);
   }
 
   /** Exact top-k over every slot: the reference for recall measurements. */
   exactSearch(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): { slot: number; score: number }[] {
-    return exactTopK(query, this.vectors, this.metas.rows, k, this.accepts(f, this.after(f, now)));
+    return this.searcher.exactSearch(query, k, f, now);
   }
 
   /** Live items, newest first (items without a date last): the cold-start fallback's order, kept sorted on every write. */
   freshestSlots(f: SearchFilter, k: number, now = Date.now()): number[] {
-    return this.filters.freshest(f.categories, this.after(f, now), f.exclude, k);
+    return this.searcher.freshestSlots(f, k, now);
   }
 
   /**
