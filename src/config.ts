@@ -48,6 +48,12 @@ export const ConfigSchema = Type.Object(
     maxConnections: Int(1, 1_000_000, 4096, "HTTP connections open at once; past it, new connections are closed at once"),
     maxStreams: Int(1, 1_000_000, 256, "gRPC: concurrent calls one connection may have open"),
     encoderRunTimeoutMs: Int(100, 3_600_000, 30_000, "an encoder run slower than this fails and its worker is replaced (presumed hung)"),
+    indexRunTimeoutMs: Int(
+      100,
+      3_600_000,
+      10_000,
+      "an index worker with searches outstanding that sends nothing for this long (long writes and graph file reads excepted) is presumed hung: its searches fail and it is replaced",
+    ),
     encoderRestartDelayMs: Int(1, 3_600_000, 100, "first wait before a dead encoder worker is replaced (doubles on each failed restart, up to 10 s)"),
     maxQueue: Int(1, 1_000_000, 2048, "items waiting for an encoder before requests are refused"),
     cacheMaxEntries: Int(0, 100_000_000, 200_000, "user vectors kept"),

@@ -293,7 +293,7 @@ export function readSnapshot(
   if (o.graph === false) index = new HnswIndex(m.dimension, m.hnsw.phi, params, 16);
   else if (w || shards > 1) {
     const layout = shards === 1 && w ? w.layout : "sharded";
-    const sharded = new ShardedIndex(m.dimension, m.hnsw.phi, params, m.slots, { workers: w?.workers ?? shards, shards, layout });
+    const sharded = new ShardedIndex(m.dimension, m.hnsw.phi, params, m.slots, { ...w, workers: w?.workers ?? shards, shards, layout });
     index = sharded;
     loaded = Promise.all([sharded.ready, sharded.read(paths, m.slots)]).then(
       () => {},

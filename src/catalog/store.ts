@@ -4,7 +4,7 @@
  * (catalog-search.ts) answer as of when they were asked, so none sees half an update.
  */
 import { HnswIndex, type HnswParams } from "../index/hnsw.ts";
-import { ShardedIndex, type IndexLayout } from "../index/sharded.ts";
+import { ShardedIndex, type IndexLayout, type ShardedOptions } from "../index/sharded.ts";
 import { FREE, sharedCategories, sharedPublished, type ShardColumns } from "../index/shard-columns.ts";
 import { dot } from "../index/exact.ts";
 import { FilterIndex } from "./filters.ts";
@@ -27,13 +27,8 @@ export interface SearchFilter {
   exclude?: Set<number>;
 }
 
-/** Where the graph lives: index workers (ShardedIndex), or this thread when absent. */
-export interface IndexWorkers {
-  workers: number;
-  /** Graphs a new catalog is split into (a snapshot keeps its own). */
-  shards: number;
-  layout: IndexLayout;
-}
+/** Where the graph lives: index workers (ShardedIndex), or this thread when absent. `shards`: graphs a new catalog is split into (a snapshot keeps its own). */
+export type IndexWorkers = ShardedOptions;
 
 export interface CatalogOptions extends HnswParams {
   indexWorkers?: IndexWorkers;
@@ -69,12 +64,15 @@ export function catalogOptions(
   },
   phi: number,
   /** The graph in index workers (the server, newsrec embed); without, on this thread (tools, tests). */
-  workers?: { indexWorkers: number; indexShards: number; indexLayout: IndexLayout },
+  workers?: { indexWorkers: number; indexShards: number; indexLayout: IndexLayout; indexRunTimeoutMs?: number },
 ): CatalogOptions {
   const { hnswM: m, efConstruction, efSearch, efSearchAuto = false, exactMaxItems, maxAgeHours, itemsInMemoryMaxBytes } = c;
   // Several graphs are always sharded: a replicated index is one graph in every worker.
   const layout = workers && workers.indexShards > 1 ? "sharded" : workers?.indexLayout;
-  const indexWorkers = workers && workers.indexWorkers > 0 && layout ? { workers: workers.indexWorkers, shards: workers.indexShards, layout } : undefined;
+  const indexWorkers =
+    workers && workers.indexWorkers > 0 && layout
+      ? { workers: workers.indexWorkers, shards: workers.indexShards, layout, runTimeoutMs: workers.indexRunTimeoutMs }
+      : undefined;
   return { m, efConstruction, efSearch, efSearchAuto, exactMaxItems, maxAgeHours, itemsInMemoryMaxBytes, phi, ...(indexWorkers ? { indexWorkers } : {}) };
 }
 

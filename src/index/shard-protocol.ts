@@ -54,4 +54,9 @@ export type FromShardWorker =
   | { t: "done"; id: number; error?: string }
   | { t: "fault"; error: string }
   /** The answers to one batch's searches, posted together. */
-  | { t: "replies"; ms: FromShardWorker[] };
+  | { t: "replies"; ms: FromShardWorker[] }
+  /** Still at work on a long batch of writes or a rebuild (at most every ALIVE_EVERY_MS). */
+  | { t: "alive" };
+
+/** How often a worker busy with graph writes says so; the main thread's stall timeout is at least twice this. */
+export const ALIVE_EVERY_MS = 50;

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { HnswIndex } from "./hnsw.ts";
 import type { ShardColumns } from "./shard-columns.ts";
-import { CRASH, type FromShardWorker, type ShardWorkerInit, type ToShardWorker, type WriteBatch } from "./shard-protocol.ts";
+import { ALIVE_EVERY_MS, CRASH, type FromShardWorker, type ShardWorkerInit, type ToShardWorker, type WriteBatch } from "./shard-protocol.ts";
 import { searchShard, type ShardHits } from "./shard-search.ts";
 import { TopK } from "./exact.ts";
 
@@ -18,10 +18,22 @@ let columns: ShardColumns | null = null;
 let replies: FromShardWorker[] | null = null;
 const post = (m: FromShardWorker) => (replies ? replies.push(m) : parentPort!.postMessage(m));
 
-/** Ends this thread, between two graph operations, once the main thread has asked (ShardWorkerInit.stop). */
+let lastSign = performance.now();
+
+/**
+ * Between two graph operations: ends this thread once the main thread has asked
+ * (ShardWorkerInit.stop), and at most every ALIVE_EVERY_MS tells it this thread is still at
+ * work (a long batch of writes or a rebuild answers nothing for a while; the main thread takes a
+ * worker that is silent with searches outstanding for a stuck one).
+ */
 function stopIfAsked(): void {
   const s = Atomics.load(init.stop, 0);
   if (s) process.exit(s === CRASH ? 1 : 0);
+  const now = performance.now();
+  if (now - lastSign >= ALIVE_EVERY_MS) {
+    lastSign = now;
+    parentPort!.postMessage({ t: "alive" } satisfies FromShardWorker);
+  }
 }
 
 function graphOf(slot: number): HnswIndex | undefined {

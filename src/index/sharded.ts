@@ -16,7 +16,7 @@ import { Worker } from "node:worker_threads";
 import type { HnswParams } from "./hnsw.ts";
 import { autoBeam } from "./hnsw.ts";
 import type { ShardColumns } from "./shard-columns.ts";
-import { CRASH, STOP, type FromShardWorker, type ShardWorkerInit, type ToShardWorker } from "./shard-protocol.ts";
+import { ALIVE_EVERY_MS, CRASH, STOP, type FromShardWorker, type ShardWorkerInit, type ToShardWorker } from "./shard-protocol.ts";
 import type { ShardHits, ShardQuery } from "./shard-search.ts";
 import { TopK } from "./exact.ts";
 
@@ -33,6 +33,12 @@ export interface ShardedOptions {
   layout: IndexLayout;
   /** The worker script (tests); by default the one beside this module. */
   entry?: URL;
+  /**
+   * A worker that has searches outstanding and sends nothing for this long is taken for a stuck
+   * one (a native call that never returns: alive, so no exit event): its searches fail, and it is
+   * ended and replaced as a dead one is. Default 10 s; at least twice ALIVE_EVERY_MS.
+   */
+  runTimeoutMs?: number;
 }
 
 const DEFAULT_ENTRY = import.meta.url.endsWith(".ts") ? new URL("./shard-worker-entry.mjs", import.meta.url) : new URL("./shard-worker.js", import.meta.url);
@@ -47,6 +53,12 @@ interface Member {
   outbox: ToShardWorker[];
   /** Searches posted and not answered (the replicated layout's balance). */
   busy: number;
+  /** Searches and syncs asked of this worker and not answered by it, by id: when each was asked. */
+  asked: Map<number, number>;
+  /** Reads, writes of graph files and rebuilds in flight: each may hold the worker silent for long. */
+  long: Set<number>;
+  /** When this worker last sent anything. */
+  heard: number;
 }
 
 type Waiter = { resolve: (h: ShardHits | null) => void; reject: (e: Error) => void };
@@ -98,17 +110,38 @@ export class ShardedIndex {
     this.members = this.inits.map((init, w) => {
       const { worker, started } = this.spawn(w, init);
       starts.push(started);
-      return { worker, kinds: [], slots: [], vectors: [], outbox: [], busy: 0 };
+      return { worker, kinds: [], slots: [], vectors: [], outbox: [], busy: 0, asked: new Map(), long: new Set(), heard: performance.now() };
     });
     this.ready = Promise.all(starts).then(() => {});
     this.ready.catch(() => {});
+    this.runTimeoutMs = Math.max(2 * ALIVE_EVERY_MS, o.runTimeoutMs ?? 10_000);
+    this.watchdog = setInterval(() => this.checkStalled(), Math.max(ALIVE_EVERY_MS, Math.min(1000, this.runTimeoutMs / 4)));
+    this.watchdog.unref();
+  }
+
+  private readonly runTimeoutMs: number;
+  private readonly watchdog: NodeJS.Timeout;
+  /** Workers given up on while alive (terminated, their exit no longer awaited or reported). */
+  private readonly retired = new WeakSet<Worker>();
+
+  /** A worker with searches outstanding that has been silent for runTimeoutMs (and has no long operation in flight) is stuck. */
+  private checkStalled(): void {
+    const now = performance.now();
+    this.members.forEach((m, w) => {
+      if (this.down.has(w) || m.long.size || !m.asked.size) return;
+      const oldest = m.asked.values().next().value as number;
+      if (now - Math.max(oldest, m.heard) < this.runTimeoutMs) return;
+      this.retired.add(m.worker);
+      void m.worker.terminate();
+      this.died(w, `did not answer within ${this.runTimeoutMs} ms`);
+    });
   }
 
   private readonly entry: URL;
   private readonly inits: ShardWorkerInit[];
   private columns: ShardColumns | null = null;
-  /** Index workers being replaced, and deaths in a row per worker (the backoff exponent). */
-  private readonly down = new Set<number>();
+  /** Index workers being replaced (with why), and deaths in a row per worker (the backoff exponent). */
+  private readonly down = new Map<number, string>();
   private readonly deaths: number[] = [];
   /** Worker deaths and recoveries, one line each (the server's log). */
   onEvent: (line: string) => void = () => {};
@@ -125,7 +158,7 @@ export class ShardedIndex {
    */
   private stopWorker(w: number, how: typeof STOP | typeof CRASH): Promise<void> {
     const worker = this.members[w]!.worker;
-    if (this.exited.has(worker)) return Promise.resolve();
+    if (this.exited.has(worker) || this.retired.has(worker)) return Promise.resolve();
     Atomics.store(this.inits[w]!.stop, 0, how);
     return new Promise((resolve) => {
       const last = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
@@ -149,27 +182,33 @@ export class ShardedIndex {
       worker.once("error", reject);
     });
     started.catch(() => {});
-    worker.on("message", (m: FromShardWorker) => this.onMessage(m));
+    worker.on("message", (m: FromShardWorker) => {
+      const member = this.members[w];
+      if (member?.worker !== worker) return;
+      member.heard = performance.now();
+      this.onMessage(m, member);
+    });
     worker.on("error", (err) => this.onEvent(`index worker ${w} failed: ${err.message}`));
     worker.on("exit", (code) => {
       this.exited.add(worker);
-      if (!this.closed && this.members[w]?.worker === worker) this.died(w, code);
+      if (!this.closed && this.members[w]?.worker === worker && !this.retired.has(worker)) this.died(w, `exited (code ${code})`);
     });
     return { worker, started };
   }
 
   /**
-   * A dead index worker is replaced and rebuilds its graphs from the shared columns (every
-   * live slot's vector), after a wait that doubles with each death in a row (100 ms to 10 s).
-   * Until then searches fail at once with the reason, and readiness says it; writes go on
-   * (they are in the columns, and queued writes follow the rebuild on the new worker's port).
+   * A dead index worker (or a stuck one, ended: `what` says which) is replaced and rebuilds its
+   * graphs from the shared columns (every live slot's vector), after a wait that doubles with
+   * each death in a row (100 ms to 10 s). Until then searches fail at once with the reason, and
+   * readiness says it; writes go on (they are in the columns, and queued writes follow the
+   * rebuild on the new worker's port).
    */
-  private died(w: number, code: number): void {
-    this.down.add(w);
+  private died(w: number, what: string): void {
+    const reason = `index worker ${w} ${what}; rebuilding its graphs`;
+    this.down.set(w, reason);
     const n = (this.deaths[w] = (this.deaths[w] ?? 0) + 1);
     const delay = Math.min(10_000, 100 * 2 ** (n - 1));
     // Its unanswered requests fail now; other workers' go on.
-    const reason = `index worker ${w} exited (code ${code}); rebuilding its graphs`;
     for (const [id, waiter] of this.waiting)
       if (waiter.to.includes(w)) {
         this.waiting.delete(id);
@@ -178,7 +217,9 @@ export class ShardedIndex {
     // Its searches not yet posted were among those failed; its writes stay queued for the new worker.
     const dead = this.members[w]!;
     dead.outbox = dead.outbox.filter((m) => m.t !== "search");
-    this.onEvent(`index worker ${w} exited (code ${code}); replacing it in ${delay} ms`);
+    dead.asked.clear();
+    dead.long.clear();
+    this.onEvent(`index worker ${w} ${what}; replacing it in ${delay} ms`);
     const timer = setTimeout(() => {
       if (this.closed) return;
       const t0 = performance.now();
@@ -187,8 +228,10 @@ export class ShardedIndex {
       const { worker } = this.spawn(w, this.inits[w]!);
       m.worker = worker;
       m.busy = 0;
+      m.heard = performance.now();
       if (this.columns) worker.postMessage({ t: "columns", columns: this.columns } satisfies ToShardWorker);
       const id = this.nextId++;
+      m.long.add(id);
       this.rebuilding.set(id, () => {
         this.down.delete(w);
         this.deaths[w] = 0;
@@ -211,8 +254,8 @@ export class ShardedIndex {
   /** Why searches cannot be answered (a write failed, or every holder of a graph is being replaced), or null. */
   get unavailableReason(): string | null {
     if (this.failure) return this.failure;
-    const orphan = this.holders.findIndex((hs) => hs.every((w) => this.down.has(w)));
-    return orphan < 0 ? null : `index worker ${this.holders[orphan]!.join(", ")} exited; rebuilding its graphs`;
+    const orphan = this.holders.find((hs) => hs.every((w) => this.down.has(w)));
+    return orphan ? orphan.map((w) => this.down.get(w)).join("; ") : null;
   }
 
   private fail(reason: string): void {
@@ -222,16 +265,19 @@ export class ShardedIndex {
     this.waiting.clear();
   }
 
-  private onMessage(m: FromShardWorker): void {
+  /** A message from `from`, the worker that sent it. */
+  private onMessage(m: FromShardWorker, from: Member): void {
     if (m.t === "replies") {
-      for (const r of m.ms) this.onMessage(r);
+      for (const r of m.ms) this.onMessage(r, from);
       return;
     }
     if (m.t === "fault") {
       this.fail(m.error);
       return;
     }
-    if (m.t === "ready") return;
+    if (m.t === "ready" || m.t === "alive") return;
+    from.asked.delete(m.id);
+    from.long.delete(m.id);
     const rebuilt = this.rebuilding.get(m.id);
     if (rebuilt) {
       this.rebuilding.delete(m.id);
@@ -254,12 +300,15 @@ export class ShardedIndex {
   private ask(to: number[], message: (id: number, worker: number) => ToShardWorker): Promise<ShardHits | null> {
     if (this.failure) return Promise.reject(new Error(this.failure));
     const down = to.find((w) => this.down.has(w));
-    if (down !== undefined) return Promise.reject(new Error(`index worker ${down} exited; rebuilding its graphs`));
+    if (down !== undefined) return Promise.reject(new Error(this.down.get(down)));
     const id = this.nextId++;
+    const now = performance.now();
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, left: to.length, parts: [], to });
       for (const w of to) {
         const msg = message(id, w);
+        if (msg.t === "read" || msg.t === "write") this.members[w]!.long.add(id);
+        else this.members[w]!.asked.set(id, now);
         if (msg.t !== "search") {
           // Reads, graph writes and syncs go at once, behind everything queued before them.
           this.flush();
@@ -458,6 +507,7 @@ export class ShardedIndex {
   /** Ends every index worker at its next safe point, even in the middle of a burst of writes. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.watchdog);
     this.fail("the index is closed");
     await Promise.all(this.members.map((_, w) => this.stopWorker(w, STOP)));
   }

@@ -12,6 +12,7 @@ import { ExactBatcher } from "../index/onnx-exact.ts";
 import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
 import type { UserCache } from "./cache.ts";
+import { beforeDeadline } from "./deadline.ts";
 import { rankJson } from "./rank-json.ts";
 import type { RankAnswer, RankedItem, RankRequest, RankResponse, Scored } from "./types.ts";
 
@@ -85,7 +86,8 @@ export class RankService {
   }
 
   /**
-   * deadline: an absolute performance.now() time past which queued encoder work is abandoned;
+   * deadline: an absolute performance.now() time past which queued encoder work is abandoned
+   * and a search still unanswered fails (DEADLINE_EXCEEDED);
    * cancel: its signal is aborted when the client has gone, which drops its queued work at once
    * (read only when work is queued: a cache-hit rank never makes one).
    */
@@ -172,7 +174,7 @@ export class RankService {
     }
 
     stop = this.metrics.stage("retrieval");
-    const found = user ? await this.retrieve(user.vector, k, filter) : null;
+    const found = user ? await beforeDeadline(this.retrieve(user.vector, k, filter), deadline, "the search") : null;
     const hits = found ? found.hits : this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 }));
     stop();
     if (user && found?.by === "graph") this.onRetrieved?.(user.vector, k, filter, hits);
