@@ -136,10 +136,12 @@ export class CatalogSearch {
    * (cheaper than the hand-over), and sends the rest to the workers: the graph walk, the exact
    * scan of a selective filter's items, or a broad filter's bounded walk
    * (index/shard-search.ts). Their answers are checked against the catalog as it is now (the
-   * whole filter) and scored again here, so an answer that overlapped a write is short by that
-   * item at worst, and never holds one outside the filter.
+   * whole filter) and scored again here, so an answer never holds an item outside the filter or
+   * half written. An answer short of k, where more items matched, with writes made while it was
+   * in the workers (they take the items they wrote out of it) is asked again once, as of then:
+   * it is short only when writes overlap that second search too.
    */
-  async searchAsync(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now()): Promise<{ slot: number; score: number }[]> {
+  async searchAsync(query: Float32Array, k: number, f: SearchFilter = {}, now = Date.now(), again = true): Promise<{ slot: number; score: number }[]> {
     if (this.c.index instanceof HnswIndex) return this.search(query, k, f, now);
     const seen = writesOf(this.c.columns.stamps);
     const after = this.after(f, now);
@@ -174,7 +176,9 @@ export class CatalogSearch {
     const { vectors } = this.c.columns;
     const dim = this.c.dim;
     for (const s of hits.slots) if (accept(s)) top.push(s, dot(query, vectors, s * dim));
-    return top.result();
+    const found = top.result();
+    // Short where more matched, with writes made meanwhile (which the workers and this check leave out): once more.
+    return again && found.length < Math.min(k, m) && writesOf(this.c.columns.stamps) !== seen ? this.searchAsync(query, k, f, now, false) : found;
   }
 
   /** Scores exactly the matching items, enumerated from the category and time orders. */
