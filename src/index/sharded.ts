@@ -23,6 +23,9 @@ import { TopK } from "./exact.ts";
 /** How long a stopping index worker may take to reach a safe point before it is terminated. */
 const STOP_GRACE_MS = 10_000;
 
+/** In Member.long from a worker's start until it says it is ready (loading its modules answers nothing). */
+const STARTING = 0;
+
 export type IndexLayout = "sharded" | "replicated";
 
 export interface ShardedOptions {
@@ -110,31 +113,56 @@ export class ShardedIndex {
     this.members = this.inits.map((init, w) => {
       const { worker, started } = this.spawn(w, init);
       starts.push(started);
-      return { worker, kinds: [], slots: [], vectors: [], outbox: [], busy: 0, asked: new Map(), long: new Set(), heard: performance.now() };
+      return { worker, kinds: [], slots: [], vectors: [], outbox: [], busy: 0, asked: new Map(), long: new Set([STARTING]), heard: performance.now() };
     });
     this.ready = Promise.all(starts).then(() => {});
     this.ready.catch(() => {});
     this.runTimeoutMs = Math.max(2 * ALIVE_EVERY_MS, o.runTimeoutMs ?? 10_000);
-    this.watchdog = setInterval(() => this.checkStalled(), Math.max(ALIVE_EVERY_MS, Math.min(1000, this.runTimeoutMs / 4)));
+    this.checkEveryMs = Math.max(ALIVE_EVERY_MS, Math.min(1000, this.runTimeoutMs / 4));
+    this.watchdog = setInterval(() => this.checkStalled(), this.checkEveryMs);
     this.watchdog.unref();
   }
 
   private readonly runTimeoutMs: number;
+  private readonly checkEveryMs: number;
   private readonly watchdog: NodeJS.Timeout;
-  /** Workers given up on while alive (terminated, their exit no longer awaited or reported). */
+  private lastCheck = performance.now();
+  /** Workers given up on while alive: asked to stop, unreferenced, and no longer awaited or reported. */
   private readonly retired = new WeakSet<Worker>();
 
-  /** A worker with searches outstanding that has been silent for runTimeoutMs (and has no long operation in flight) is stuck. */
+  /**
+   * A worker with searches outstanding that has been silent for runTimeoutMs (and has no long
+   * operation in flight) is stuck. A check that comes late is skipped: this thread was held, and
+   * the workers' messages of the meantime wait behind this timer in the event loop.
+   */
   private checkStalled(): void {
     const now = performance.now();
+    const late = now - this.lastCheck > 2 * this.checkEveryMs;
+    this.lastCheck = now;
+    if (late || this.failure) return;
     this.members.forEach((m, w) => {
       if (this.down.has(w) || m.long.size || !m.asked.size) return;
       const oldest = m.asked.values().next().value as number;
       if (now - Math.max(oldest, m.heard) < this.runTimeoutMs) return;
-      this.retired.add(m.worker);
-      void m.worker.terminate();
+      this.retire(w);
       this.died(w, `did not answer within ${this.runTimeoutMs} ms`);
     });
+  }
+
+  /**
+   * Gives up on a worker that is alive: it is asked to end at its next safe point (one only slow
+   * gets there; ending it inside hnswlib's addPoint would abort the process), and terminated after
+   * STOP_GRACE_MS if it has not; it no longer holds the process open.
+   */
+  private retire(w: number): void {
+    const worker = this.members[w]!.worker;
+    this.retired.add(worker);
+    Atomics.store(this.inits[w]!.stop, 0, CRASH);
+    worker.postMessage({ t: "stop" } satisfies ToShardWorker);
+    worker.unref();
+    const last = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+    last.unref();
+    worker.once("exit", () => clearTimeout(last));
   }
 
   private readonly entry: URL;
@@ -224,11 +252,13 @@ export class ShardedIndex {
       if (this.closed) return;
       const t0 = performance.now();
       const m = this.members[w]!;
-      Atomics.store(this.inits[w]!.stop, 0, 0);
+      // A stop flag of its own: the worker it replaces may still be on its way to its next safe point.
+      this.inits[w] = { ...this.inits[w]!, stop: new Int32Array(new SharedArrayBuffer(4)) };
       const { worker } = this.spawn(w, this.inits[w]!);
       m.worker = worker;
       m.busy = 0;
       m.heard = performance.now();
+      m.long.add(STARTING);
       if (this.columns) worker.postMessage({ t: "columns", columns: this.columns } satisfies ToShardWorker);
       const id = this.nextId++;
       m.long.add(id);
@@ -275,6 +305,7 @@ export class ShardedIndex {
       this.fail(m.error);
       return;
     }
+    if (m.t === "ready") from.long.delete(STARTING);
     if (m.t === "ready" || m.t === "alive") return;
     from.asked.delete(m.id);
     from.long.delete(m.id);

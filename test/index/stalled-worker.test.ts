@@ -111,6 +111,36 @@ test("a worker busy with writes for longer than runTimeoutMs is not taken for a 
   assert.ok(waited > 200, `the writes took longer than runTimeoutMs (${waited.toFixed(0)} ms), so the test shows something`);
 });
 
+test("a worker still starting (loading its modules answers nothing) is not taken for a stuck one", GUARD, async () => {
+  const c = catalog(16, 100);
+  const index = c.index as ShardedIndex;
+  // Asked at once: the workers are still loading, and take longer than runTimeoutMs to.
+  const t0 = performance.now();
+  fill(c, 200, 7);
+  const [q] = vectors(1, 16, 8);
+  const top = await c.searchAsync(q!, 10);
+  const waited = performance.now() - t0;
+  assert.equal(top.length, 10);
+  assert.equal(index.restarts, 0, `no worker replaced (the search waited ${waited.toFixed(0)} ms for them to start)`);
+  assert.ok(waited > 100, `the start took longer than runTimeoutMs (${waited.toFixed(0)} ms), so the test shows something`);
+});
+
+test("this thread held past runTimeoutMs (a long synchronous job) does not make the workers whose answers wait behind it look stuck", GUARD, async () => {
+  const c = catalog(16, 200);
+  fill(c, 500, 9);
+  const index = c.index as ShardedIndex;
+  const [q] = vectors(1, 16, 10);
+  await c.searchAsync(q!, 10);
+  const asked = c.searchAsync(q!, 10);
+  // Past the turn that posts the search, then held: the workers answer meanwhile, unheard.
+  await new Promise((r) => setImmediate(r));
+  const until = performance.now() + 800;
+  while (performance.now() < until);
+  assert.equal((await asked).length, 10);
+  assert.equal(index.restarts, 0);
+  assert.ok(c.indexHealth().ok);
+});
+
 test("a retrieve whose index search does not come back fails with DEADLINE_EXCEEDED at the request's deadline", GUARD, async () => {
   const bundle = loadBundle(DEFAULT_BUNDLE);
   const dim = bundle.manifest.dimension;
