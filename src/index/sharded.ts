@@ -16,15 +16,13 @@ import { Worker } from "node:worker_threads";
 import type { HnswParams } from "./hnsw.ts";
 import { autoBeam } from "./hnsw.ts";
 import type { ShardColumns } from "./shard-columns.ts";
-import { ALIVE_EVERY_MS, CRASH, STOP, type FromShardWorker, type ShardWorkerInit, type ToShardWorker } from "./shard-protocol.ts";
+import { CRASH, STOP, type FromShardWorker, type ShardWorkerInit, type ToShardWorker } from "./shard-protocol.ts";
 import type { ShardHits, ShardQuery } from "./shard-search.ts";
 import { TopK } from "./exact.ts";
+import { StallWatch } from "./stall-watch.ts";
 
 /** How long a stopping index worker may take to reach a safe point before it is terminated. */
 const STOP_GRACE_MS = 10_000;
-
-/** In Member.long from a worker's start until it says it is ready (loading its modules answers nothing). */
-const STARTING = 0;
 
 export type IndexLayout = "sharded" | "replicated";
 
@@ -56,12 +54,6 @@ interface Member {
   outbox: ToShardWorker[];
   /** Searches posted and not answered (the replicated layout's balance). */
   busy: number;
-  /** Searches and syncs asked of this worker and not answered by it, by id: when each was asked. */
-  asked: Map<number, number>;
-  /** Reads, writes of graph files and rebuilds in flight: each may hold the worker silent for long. */
-  long: Set<number>;
-  /** When this worker last sent anything. */
-  heard: number;
 }
 
 type Waiter = { resolve: (h: ShardHits | null) => void; reject: (e: Error) => void };
@@ -109,62 +101,35 @@ export class ShardedIndex {
       const own = this.holders.flatMap((h, s) => (h.includes(w) ? [s] : []));
       return { dim, phi, params: this.params, shards: this.shards, own, capacity: perShardCapacity, stop: new Int32Array(new SharedArrayBuffer(4)) };
     });
+    this.stalls = new StallWatch(
+      workers,
+      o.runTimeoutMs,
+      (w) => this.stuck(w),
+      (w) => this.failure !== null || this.down.has(w),
+    );
     const starts: Promise<void>[] = [];
     this.members = this.inits.map((init, w) => {
       const { worker, started } = this.spawn(w, init);
       starts.push(started);
-      return { worker, kinds: [], slots: [], vectors: [], outbox: [], busy: 0, asked: new Map(), long: new Set([STARTING]), heard: performance.now() };
+      return { worker, kinds: [], slots: [], vectors: [], outbox: [], busy: 0 };
     });
     this.ready = Promise.all(starts).then(() => {});
     this.ready.catch(() => {});
-    this.runTimeoutMs = Math.max(2 * ALIVE_EVERY_MS, o.runTimeoutMs ?? 10_000);
-    this.checkEveryMs = Math.max(ALIVE_EVERY_MS, Math.min(1000, this.runTimeoutMs / 4));
-    this.watchdog = setInterval(() => this.checkStalled(), this.checkEveryMs);
-    this.watchdog.unref();
   }
 
-  private readonly runTimeoutMs: number;
-  private readonly checkEveryMs: number;
-  private readonly watchdog: NodeJS.Timeout;
-  private lastCheck = performance.now();
   /** Workers given up on while alive: asked to stop, unreferenced, and no longer awaited or reported. */
   private readonly retired = new WeakSet<Worker>();
 
-  /**
-   * A worker with searches outstanding that has been silent for runTimeoutMs (and has no long
-   * operation in flight) is stuck. A check that comes late is skipped: this thread was held, and
-   * the workers' messages of the meantime wait behind this timer in the event loop.
-   */
-  private checkStalled(): void {
-    const now = performance.now();
-    const late = now - this.lastCheck > 2 * this.checkEveryMs;
-    this.lastCheck = now;
-    if (late || this.failure) return;
-    this.members.forEach((m, w) => {
-      if (this.down.has(w) || m.long.size || !m.asked.size) return;
-      const oldest = m.asked.values().next().value as number;
-      if (now - Math.max(oldest, m.heard) < this.runTimeoutMs) return;
-      this.retire(w);
-      this.died(w, `did not answer within ${this.runTimeoutMs} ms`);
-    });
-  }
-
-  /**
-   * Gives up on a worker that is alive: it is asked to end at its next safe point (one only slow
-   * gets there; ending it inside hnswlib's addPoint would abort the process), and terminated after
-   * STOP_GRACE_MS if it has not; it no longer holds the process open.
-   */
-  private retire(w: number): void {
+  /** A stuck worker is given up on and replaced as a dead one is. */
+  private stuck(w: number): void {
+    void this.stopWorker(w, CRASH);
     const worker = this.members[w]!.worker;
     this.retired.add(worker);
-    Atomics.store(this.inits[w]!.stop, 0, CRASH);
-    worker.postMessage({ t: "stop" } satisfies ToShardWorker);
     worker.unref();
-    const last = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
-    last.unref();
-    worker.once("exit", () => clearTimeout(last));
+    this.died(w, `did not answer within ${this.stalls.timeoutMs} ms`);
   }
 
+  private readonly stalls: StallWatch;
   private readonly entry: URL;
   private readonly inits: ShardWorkerInit[];
   private columns: ShardColumns | null = null;
@@ -182,7 +147,8 @@ export class ShardedIndex {
   /**
    * Ends worker w at its next safe point (between two graph operations: see
    * ShardWorkerInit.stop), with exit code 0 (STOP) or 1 (CRASH); resolves once it has exited.
-   * A worker stuck in one native call longer than STOP_GRACE_MS is terminated, the last resort.
+   * A worker stuck in one native call longer than STOP_GRACE_MS is terminated, the last resort
+   * (one only slow gets to a safe point; ending it inside hnswlib's addPoint would abort the process).
    */
   private stopWorker(w: number, how: typeof STOP | typeof CRASH): Promise<void> {
     const worker = this.members[w]!.worker;
@@ -190,6 +156,7 @@ export class ShardedIndex {
     Atomics.store(this.inits[w]!.stop, 0, how);
     return new Promise((resolve) => {
       const last = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+      last.unref();
       worker.once("exit", () => {
         clearTimeout(last);
         resolve();
@@ -211,10 +178,9 @@ export class ShardedIndex {
     });
     started.catch(() => {});
     worker.on("message", (m: FromShardWorker) => {
-      const member = this.members[w];
-      if (member?.worker !== worker) return;
-      member.heard = performance.now();
-      this.onMessage(m, member);
+      if (this.members[w]?.worker !== worker) return;
+      this.stalls.heard(w);
+      this.onMessage(m, w);
     });
     worker.on("error", (err) => this.onEvent(`index worker ${w} failed: ${err.message}`));
     worker.on("exit", (code) => {
@@ -245,8 +211,7 @@ export class ShardedIndex {
     // Its searches not yet posted were among those failed; its writes stay queued for the new worker.
     const dead = this.members[w]!;
     dead.outbox = dead.outbox.filter((m) => m.t !== "search");
-    dead.asked.clear();
-    dead.long.clear();
+    this.stalls.forget(w);
     this.onEvent(`index worker ${w} ${what}; replacing it in ${delay} ms`);
     const timer = setTimeout(() => {
       if (this.closed) return;
@@ -257,11 +222,10 @@ export class ShardedIndex {
       const { worker } = this.spawn(w, this.inits[w]!);
       m.worker = worker;
       m.busy = 0;
-      m.heard = performance.now();
-      m.long.add(STARTING);
+      this.stalls.starting(w);
       if (this.columns) worker.postMessage({ t: "columns", columns: this.columns } satisfies ToShardWorker);
       const id = this.nextId++;
-      m.long.add(id);
+      this.stalls.asked(w, id, true);
       this.rebuilding.set(id, () => {
         this.down.delete(w);
         this.deaths[w] = 0;
@@ -295,8 +259,8 @@ export class ShardedIndex {
     this.waiting.clear();
   }
 
-  /** A message from `from`, the worker that sent it. */
-  private onMessage(m: FromShardWorker, from: Member): void {
+  /** A message from worker `from`. */
+  private onMessage(m: FromShardWorker, from: number): void {
     if (m.t === "replies") {
       for (const r of m.ms) this.onMessage(r, from);
       return;
@@ -305,10 +269,9 @@ export class ShardedIndex {
       this.fail(m.error);
       return;
     }
-    if (m.t === "ready") from.long.delete(STARTING);
+    if (m.t === "ready") this.stalls.ready(from);
     if (m.t === "ready" || m.t === "alive") return;
-    from.asked.delete(m.id);
-    from.long.delete(m.id);
+    this.stalls.answered(from, m.id);
     const rebuilt = this.rebuilding.get(m.id);
     if (rebuilt) {
       this.rebuilding.delete(m.id);
@@ -333,13 +296,11 @@ export class ShardedIndex {
     const down = to.find((w) => this.down.has(w));
     if (down !== undefined) return Promise.reject(new Error(this.down.get(down)));
     const id = this.nextId++;
-    const now = performance.now();
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, left: to.length, parts: [], to });
       for (const w of to) {
         const msg = message(id, w);
-        if (msg.t === "read" || msg.t === "write") this.members[w]!.long.add(id);
-        else this.members[w]!.asked.set(id, now);
+        this.stalls.asked(w, id, msg.t === "read" || msg.t === "write");
         if (msg.t !== "search") {
           // Reads, graph writes and syncs go at once, behind everything queued before them.
           this.flush();
@@ -538,7 +499,7 @@ export class ShardedIndex {
   /** Ends every index worker at its next safe point, even in the middle of a burst of writes. */
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.watchdog);
+    this.stalls.close();
     this.fail("the index is closed");
     await Promise.all(this.members.map((_, w) => this.stopWorker(w, STOP)));
   }
