@@ -92,7 +92,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   if (catalog.index instanceof ShardedIndex) catalog.index.onEvent = log;
   const writer: CatalogWriter = replicated ?? new NewsWriter(catalog, encoders, metrics, durable);
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
-  const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems);
+  const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems, config.answersPerUser);
   const recall = new RecallMonitor(catalog, encoders.canScoreExactly ? (q, b, k, mx) => encoders.scoreTopK(q, b, k, mx) : null, {
     sampleRate: config.recallSampleRate,
     window: config.recallWindow,
@@ -104,6 +104,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   rank.onRetrieved = (query, k, filter, items) => recall.observe(query, k, filter, items);
   metrics.retrievalRecall = () => recall.recall;
   metrics.itemFileReads = () => catalog.itemFileReads;
+  metrics.keptAnswers = () => rank.answers.counts;
   metrics.recallTarget.set(config.recallTarget);
   await recall.warm(config.workers);
   if (durable || (replicated && config.dataDir)) metrics.lastSnapshotAt = () => writer.lastSnapshotAt;

@@ -52,6 +52,7 @@ export class Metrics {
   readonly cacheLookups: client.Counter<"result">;
   readonly cacheEntries: client.Gauge;
   readonly itemFileReadsTotal: client.Counter<"source">;
+  readonly keptAnswersTotal: client.Counter<"result">;
   readonly catalogItems: client.Gauge;
   readonly indexCapacity: client.Gauge;
   readonly indexDeleted: client.Gauge;
@@ -146,6 +147,13 @@ export class Metrics {
       "Reads of items left in the snapshot's item file (itemsInMemoryMaxBytes), by where the bytes came from: the file, or the most recently read ones kept (cache).",
       "source",
       () => self.itemFileReads(),
+    );
+    this.keptAnswersTotal = totalsCounter(
+      this.registry,
+      "newsrec_kept_answers_total",
+      "Retrieves that found an answer kept for their cached user vector, by result: reused (the catalog's writes since could not change it; no search) or stale (searched again).",
+      "result",
+      () => self.keptAnswers(),
     );
     this.catalogItems = new client.Gauge({ name: "newsrec_catalog_items", help: "Live news items in the catalog.", registers: r });
     this.indexCapacity = new client.Gauge({ name: "newsrec_index_capacity", help: "Slots allocated in the HNSW index.", registers: r });
@@ -270,6 +278,8 @@ export class Metrics {
 
   /** Reads of items in the snapshot's item file so far (the catalog's count: newsrec_item_file_reads_total). */
   itemFileReads: () => { readonly file: number; readonly cache: number } = () => ({ file: 0, cache: 0 });
+  /** Kept retrieve answers found so far, by result (the rank service's count: newsrec_kept_answers_total). */
+  keptAnswers: () => { readonly reused: number; readonly stale: number } = () => ({ reused: 0, stale: 0 });
   /** User-cache lookups so far, by result (newsrec_user_cache_lookups_total). */
   readonly lookups = { hit: 0, miss: 0 };
 

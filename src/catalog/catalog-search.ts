@@ -55,7 +55,7 @@ export class CatalogSearch {
   constructor(private readonly c: CatalogView) {}
 
   /** The publication bound of a filter: the later of its own and maxAgeHours' (-Infinity: none). */
-  private after(f: SearchFilter, now: number): number {
+  after(f: SearchFilter, now: number): number {
     const age = this.c.maxAgeHours > 0 ? now - this.c.maxAgeHours * 3600_000 : -Infinity;
     return f.publishedAfter !== undefined && f.publishedAfter > age ? f.publishedAfter : age;
   }

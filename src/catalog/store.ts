@@ -13,6 +13,7 @@ import { TokenColumn, type TokenSpec } from "./token-column.ts";
 import { openRow, sharedStamps, sharedVectors, stampRows, type SharedMatrix } from "../index/shared-matrix.ts";
 import type { NewsItem } from "../api/schemas.ts";
 import { CatalogSearch } from "./catalog-search.ts";
+import { WriteLog } from "./write-log.ts";
 
 /** The graph over the catalog's vectors: on this thread (tools, tests) or in index workers (the server). */
 export type GraphIndex = HnswIndex | ShardedIndex;
@@ -99,6 +100,8 @@ export class Catalog {
   private readonly searcher: CatalogSearch;
   /** The shared columns in one object that searches read (postColumns keeps it current). */
   private readonly columns = {} as ShardColumns;
+  /** The slots written most recently, for answers kept to be checked against (rank/answer-reuse.ts). */
+  private readonly log = new WriteLog();
 
   constructor(
     readonly dim: number,
@@ -284,6 +287,7 @@ export class Catalog {
     this.published[slot] = t;
     this.categories[slot] = code;
     stampRows(this.stamps, slot);
+    this.log.record(slot);
     if (this.tokens) this.tokens.set(slot, tokens!);
     if (indexIt) this.index.upsert(slot, vector);
     return slot;
@@ -299,10 +303,24 @@ export class Catalog {
     this.published[slot] = NaN;
     this.categories[slot] = FREE;
     stampRows(this.stamps, slot);
+    this.log.record(slot);
     this.tokens?.clear(slot);
     this.index.remove(slot);
     this.free.push(slot);
     return true;
+  }
+
+  /** Writes made so far (upserts and deletes): where the catalog stands for changedSince. */
+  get writePosition(): number {
+    return this.log.position;
+  }
+
+  /**
+   * Calls `visit` with each slot written after `position` (writePosition then), oldest first,
+   * until it returns false; false when the catalog no longer lists that far back, or `visit` stopped.
+   */
+  changedSince(position: number, visit: (slot: number) => boolean): boolean {
+    return this.log.since(position, visit);
   }
 
   /**
@@ -311,6 +329,11 @@ export class Catalog {
    */
   passes(f: SearchFilter, now = Date.now()): (slot: number) => boolean {
     return this.searcher.passes(f, now);
+  }
+
+  /** The earliest publication time the filter and maxAgeHours let through now (-Infinity: any); undated items always pass. */
+  publishedBound(f: SearchFilter, now = Date.now()): number {
+    return this.searcher.after(f, now);
   }
 
   /** Live items that pass the category and age filters (exclusions not counted), in O(categories · log n). */
@@ -373,6 +396,7 @@ export class Catalog {
     if (typeof vectors === "function") vectors(new Uint8Array(this.vectors.buffer, 0, slots * this.dim * 4));
     else this.vectors.set(vectors.subarray(0, slots * this.dim));
     stampRows(this.stamps, 0, slots);
+    this.log.forgetAll();
     // The filters are loaded from the columns at the end, in one pass (no object per item).
     const listed: number[] = [];
     for (const { slot, meta, inFile } of items) {

@@ -53,19 +53,45 @@ function ascii(out: Buffer, at: number, text: string): number {
   return at + text.length;
 }
 
+/** A response head's JSON text, its byte length, and the byte length of its part before the items array's "]". */
+interface Head {
+  text: string;
+  bytes: number;
+  open: number;
+}
+
+function measureHead(head: RankAnswer["head"]): Head {
+  const text = JSON.stringify(head);
+  const at = text.indexOf(ITEMS);
+  if (at < 0) throw new Error("a rank response without its items key");
+  const split = at + ITEMS.length - 1;
+  const bytes = Buffer.byteLength(text);
+  return { text, bytes, open: bytes === text.length ? split : Buffer.byteLength(text.slice(0, split)) };
+}
+
+/**
+ * Heads with nothing of the request's own in them (no unknown ids, no explanation) differ only by
+ * mode, cache result and cold start, for a model (the object the rank service makes once): twelve
+ * texts at most, each made once rather than per response.
+ */
+const plainHeads = new WeakMap<object, (Head | undefined)[]>();
+const CACHE_RESULTS = { hit: 0, miss: 1, none: 2 } as const;
+
+function headOf(head: RankAnswer["head"]): Head {
+  if (head.unknownHistory.length || head.unknownCandidates.length || head.explanation || head.items.length) return measureHead(head);
+  let heads = plainHeads.get(head.model);
+  if (!heads) plainHeads.set(head.model, (heads = []));
+  const i = (head.mode === "rerank" ? 6 : 0) + CACHE_RESULTS[head.userCache] * 2 + (head.coldStart ? 1 : 0);
+  return (heads[i] ??= measureHead(head));
+}
+
 /**
  * The bytes are placed with TypedArray methods and short loops rather than Buffer's write and
  * copy, each a call into C++ that costs more than the few bytes it moves: per response there are
  * two such calls, for the head, whatever the item count.
  */
 export function rankJson(a: RankAnswer, catalog: StoredItems, itemOf: (h: Scored) => RankedItem): Buffer {
-  const head = JSON.stringify(a.head);
-  const at = head.indexOf(ITEMS);
-  if (at < 0) throw new Error("a rank response without its items key");
-  // The head's text splits before the items array's "]"; its byte length, and that of the part before the split.
-  const split = at + ITEMS.length - 1;
-  const headBytes = Buffer.byteLength(head);
-  const open = headBytes === head.length ? split : Buffer.byteLength(head.slice(0, split));
+  const { text: head, bytes: headBytes, open } = headOf(a.head);
   // Each item: a stored text and its id's end, or a fallback text.
   const raws: (Uint8Array | null)[] = [];
   const ends: number[] = [];

@@ -11,6 +11,7 @@ import { invalid } from "../errors.ts";
 import { ExactBatcher } from "../index/onnx-exact.ts";
 import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
+import { AnswerReuse, answerKey } from "./answer-reuse.ts";
 import type { UserCache } from "./cache.ts";
 import { beforeDeadline } from "./deadline.ts";
 import { rankJson } from "./rank-json.ts";
@@ -30,7 +31,10 @@ export class RankService {
     private readonly metrics: Metrics,
     /** Unfiltered retrieves on catalogs up to this size are exact, in a worker (0: never). */
     private readonly workerExactMaxItems = 0,
+    /** Retrieve answers kept per cached user vector, given again while the catalog still gives them (answer-reuse.ts; 0: none). */
+    answersPerUser = 0,
   ) {
+    this.answers = new AnswerReuse(catalog, answersPerUser);
     this.exact = new ExactBatcher(
       catalog,
       (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m),
@@ -40,11 +44,17 @@ export class RankService {
 
   /** Whole-catalog exact retrieves, batched per turn of the event loop and while every encoder worker is busy. */
   private readonly exact: ExactBatcher;
+  /** Answers kept beside their user vectors (counts: newsrec_kept_answers_total). */
+  readonly answers: AnswerReuse;
 
+  /** The served model, one object for every response (rank-json.ts keys the texts of response heads by it). */
   get model(): RankResponse["model"] {
     const m = this.encoders.bundle.manifest;
-    return { name: m.name, version: m.version, fingerprint: m.fingerprint };
+    if (this.modelRef?.fingerprint !== m.fingerprint || this.modelRef.name !== m.name || this.modelRef.version !== m.version)
+      this.modelRef = Object.freeze({ name: m.name, version: m.version, fingerprint: m.fingerprint });
+    return this.modelRef;
   }
+  private modelRef?: RankResponse["model"];
 
   private item(slot: number, score: number): RankedItem {
     const { id, ...meta } = this.catalog.metaAt(slot);
@@ -174,11 +184,28 @@ export class RankService {
     }
 
     stop = this.metrics.stage("retrieval");
-    const found = user ? await beforeDeadline(this.retrieve(user.vector, k, filter), deadline, "the search") : null;
-    const hits = found ? found.hits : this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 }));
+    const hits = user
+      ? await this.userHits(user, k, req, filter, knownAll.length === known.length, deadline)
+      : this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 }));
     stop();
-    if (user && found?.by === "graph") this.onRetrieved?.(user.vector, k, filter, hits);
     return { head: { mode: "retrieve", ...base, items: [], unknownCandidates: [], ...(explanation ? { explanation } : {}) }, hits };
+  }
+
+  /**
+   * A retrieve's items for a user vector: an answer kept for it when the catalog still gives it,
+   * else a search, kept for next time. `whole`: the user vector was made from the whole history,
+   * so its cache entry also stands for the history left out of the answer (a truncated one does not).
+   */
+  private async userHits(user: UserVector, k: number, req: RankRequest, filter: SearchFilter, whole: boolean, deadline?: number): Promise<readonly Scored[]> {
+    const key = whole && this.answers.enabled ? answerKey(k, req) : null;
+    const kept = key ? this.answers.reuse(user, key, filter) : null;
+    if (kept) return kept;
+    // Before the search is asked: writes from here on are what a kept answer is checked against.
+    const position = this.catalog.writePosition;
+    const found = await beforeDeadline(this.retrieve(user.vector, k, filter), deadline, "the search");
+    if (key) this.answers.keep(user, key, position, k, found.hits);
+    if (found.by === "graph") this.onRetrieved?.(user.vector, k, filter, found.hits);
+    return found.hits;
   }
 
   /**

@@ -34,5 +34,5 @@ export interface Scored {
  */
 export interface RankAnswer {
   head: RankResponse;
-  hits: Scored[];
+  hits: readonly Scored[];
 }

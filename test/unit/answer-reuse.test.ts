@@ -1,0 +1,253 @@
+/**
+ * Kept retrieve answers (src/rank/answer-reuse.ts) over a real catalog: given again only while
+ * the catalog still gives them. Two rank services share one catalog, one keeping answers and one
+ * searching every time, and must answer alike whatever is written between their retrieves.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { NewsMeta } from "../../src/catalog/store.ts";
+import { WriteLog } from "../../src/catalog/write-log.ts";
+import { Metrics } from "../../src/metrics.ts";
+import { UserCache } from "../../src/rank/cache.ts";
+import { RankService } from "../../src/rank/service.ts";
+import type { RankRequest } from "../../src/rank/types.ts";
+import type { UserInput } from "../../src/model/encoders.ts";
+import { catalogOf, fakeEncoders } from "./fakes.ts";
+
+const DIM = 3;
+const HOUR = 3600_000;
+const CATEGORIES = ["sports", "news", "travel"];
+const item = (i: number, category: string, hoursAgo: number, now: number): NewsMeta => ({
+  id: `N${i}`,
+  title: `title ${i}`,
+  category,
+  publishedAt: new Date(now - hoursAgo * HOUR).toISOString(),
+});
+
+/** The user vector is the sum of the history's vectors: a real function of the history, and what the test can compute. */
+const sumOfHistory = (input: UserInput) => {
+  const v = new Float32Array(DIM);
+  if (input.kind === "vectors") for (const x of input.vectors) for (let d = 0; d < DIM; d++) v[d]! += x[d]!;
+  return { vector: v };
+};
+
+function services(items: [NewsMeta, number[]][], perUser = 4) {
+  const catalog = catalogOf(DIM, items);
+  const make = (answers: number) =>
+    new RankService(
+      catalog,
+      fakeEncoders({ user: sumOfHistory }).encoders,
+      new UserCache("fp-test", { maxEntries: 100, ttlSeconds: 0 }),
+      new Metrics({ defaultMetrics: false }),
+      0,
+      answers,
+    );
+  return { catalog, keeping: make(perUser), searching: make(0) };
+}
+
+const ids = (r: { items: { newsId: string; score: number }[] }) => r.items.map((i) => `${i.newsId}:${i.score}`);
+
+test("the write log lists the slots written since a position, and only while it reaches back", () => {
+  const log = new WriteLog(4);
+  log.record(7);
+  const p = log.position;
+  log.record(3);
+  log.record(9);
+  const seen: number[] = [];
+  assert.equal(
+    log.since(p, (s) => seen.push(s) > 0),
+    true,
+  );
+  assert.deepEqual(seen, [3, 9]);
+  assert.equal(
+    log.since(p, () => false),
+    false,
+    "visit stops it",
+  );
+  for (let i = 0; i < 3; i++) log.record(i);
+  assert.equal(
+    log.since(p, () => true),
+    false,
+    "five writes since, four kept",
+  );
+  assert.equal(
+    log.since(log.position - 4, () => true),
+    true,
+  );
+  log.forgetAll();
+  assert.equal(
+    log.since(log.position - 1, () => true),
+    false,
+    "nothing before a restore is listed",
+  );
+  assert.equal(
+    log.since(log.position, () => true),
+    true,
+  );
+});
+
+test("a retrieve asked again is answered from the kept answer while writes since cannot change it", async () => {
+  const now = Date.now();
+  const base: [NewsMeta, number[]][] = [
+    [item(1, "news", 1, now), [0, 0, 0.9]],
+    [item(2, "news", 1, now), [0, 0.1, 0.8]],
+    [item(3, "news", 1, now), [0.5, 0.5, 0.5]],
+    [item(4, "news", 1, now), [0, 1, 0.1]],
+    [item(5, "news", 1, now), [1, 0, 0]],
+  ];
+  const { catalog, keeping, searching } = services(base);
+  // The user vector is N4's: N2 0.18, N4 (history) 1.01, N3 0.55, N1 0.09, N5 0.
+  const req: RankRequest = { userId: "u", history: ["N4"], k: 2 };
+  const first = await keeping.rank(req);
+  assert.deepEqual(
+    first.items.map((i) => i.newsId),
+    ["N3", "N2"],
+  );
+  assert.deepEqual(ids(await keeping.rank(req)), ids(first));
+  assert.deepEqual(keeping.answers.counts, { reused: 1, stale: 0 });
+
+  // An item written since that ranks below the last: the kept answer still holds.
+  catalog.upsert(item(6, "news", 1, now), Float32Array.from([0, 0.1, 0.5]));
+  assert.deepEqual(ids(await keeping.rank(req)), ids(await searching.rank(req)));
+  assert.deepEqual(keeping.answers.counts, { reused: 2, stale: 0 });
+
+  // One that ranks above it: searched again.
+  catalog.upsert(item(7, "news", 1, now), Float32Array.from([0, 0.3, 0]));
+  const after = await keeping.rank(req);
+  assert.deepEqual(
+    after.items.map((i) => i.newsId),
+    ["N3", "N7"],
+  );
+  assert.deepEqual(ids(after), ids(await searching.rank(req)));
+  assert.deepEqual(keeping.answers.counts, { reused: 2, stale: 1 });
+
+  // A kept item deleted, or rewritten out of the filter: searched again.
+  catalog.delete("N7");
+  assert.deepEqual(ids(await keeping.rank(req)), ids(await searching.rank(req)));
+  assert.equal(keeping.answers.counts.stale, 2);
+  const newsOnly: RankRequest = { ...req, filter: { categories: ["news"] } };
+  assert.deepEqual(
+    (await keeping.rank(newsOnly)).items.map((i) => i.newsId),
+    ["N3", "N2"],
+  );
+  catalog.upsert(item(3, "sports", 1, now), Float32Array.from([0.5, 0.5, 0.5]));
+  assert.deepEqual(ids(await keeping.rank(newsOnly)), ids(await searching.rank(newsOnly)));
+  assert.deepEqual(
+    (await keeping.rank(newsOnly)).items.map((i) => i.newsId),
+    ["N2", "N6"],
+  );
+
+  // Each k and filter has its own kept answer.
+  const k3 = await keeping.rank({ ...req, k: 3 });
+  assert.equal(k3.items.length, 3);
+  assert.deepEqual(ids(k3), ids(await searching.rank({ ...req, k: 3 })));
+});
+
+test("an answer older than the write log is searched again", async () => {
+  const now = Date.now();
+  const { catalog, keeping, searching } = services([
+    [item(1, "news", 1, now), [1, 0, 0]],
+    [item(2, "news", 1, now), [0, 1, 0]],
+  ]);
+  const req: RankRequest = { userId: "u", history: ["N2"], k: 1 };
+  await keeping.rank(req);
+  // Each rewrite scores below the kept item, but there are more of them than the log keeps.
+  for (let i = 0; i < 300; i++) catalog.upsert(item(1, "news", 1, now), Float32Array.from([1, 0, 0]));
+  assert.deepEqual(ids(await keeping.rank(req)), ids(await searching.rank(req)));
+  assert.deepEqual(keeping.answers.counts, { reused: 0, stale: 1 });
+});
+
+test("a kept item that ages out of maxAgeHours is not given again", async (t) => {
+  t.mock.timers.enable({ apis: ["Date"], now: Date.UTC(2026, 5, 1) });
+  const now = Date.now();
+  const { keeping, searching } = services([
+    [item(1, "news", 5, now), [1, 0, 0]],
+    [item(2, "news", 1, now), [0.5, 0, 0]],
+    [item(3, "news", 1, now), [0, 1, 0]],
+  ]);
+  const req: RankRequest = { userId: "u", history: ["N3"], k: 1, filter: { maxAgeHours: 6 } };
+  const u = { userId: "u", history: ["N1"], k: 1, filter: { maxAgeHours: 6 } } satisfies RankRequest;
+  assert.deepEqual(
+    (await keeping.rank(u)).items.map((i) => i.newsId),
+    ["N2"],
+  );
+  await keeping.rank(req);
+  const before = await keeping.rank(u);
+  assert.equal(keeping.answers.counts.reused, 1);
+  assert.deepEqual(
+    before.items.map((i) => i.newsId),
+    ["N2"],
+  );
+  t.mock.timers.tick(2 * HOUR);
+  // N1 (history) is excluded; N2 is now 3 h old and still passes; nothing written since.
+  assert.deepEqual(ids(await keeping.rank(u)), ids(await searching.rank(u)));
+  t.mock.timers.tick(3 * HOUR + 1);
+  // N2 is past 6 h: the kept answer fails the filter, and nothing else is recent enough.
+  const aged = await keeping.rank(u);
+  assert.deepEqual(ids(aged), ids(await searching.rank(u)));
+  assert.deepEqual(aged.items, []);
+  assert.equal(keeping.answers.counts.stale, 1);
+});
+
+test("whatever is written between them, a service keeping answers answers as one that searches every time", async () => {
+  const now = Date.now();
+  // Scores of random doubles do not tie, so both services' answers are one answer.
+  const vec = fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: DIM, maxLength: DIM });
+  const op = fc.oneof(
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant("upsert" as const),
+        id: fc.integer({ min: 0, max: 24 }),
+        v: vec,
+        category: fc.constantFrom(...CATEGORIES),
+        hoursAgo: fc.integer({ min: 0, max: 48 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("delete" as const), id: fc.integer({ min: 0, max: 24 }) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant("rank" as const),
+        user: fc.integer({ min: 0, max: 3 }),
+        k: fc.constantFrom(2, 5),
+        category: fc.option(fc.constant("sports"), { nil: undefined }),
+        maxAgeHours: fc.option(fc.constant(36), { nil: undefined }),
+        excludeHistory: fc.boolean(),
+      }),
+    },
+  );
+  let reused = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 80 }), async (ops) => {
+      const seed: [NewsMeta, number[]][] = Array.from({ length: 16 }, (_, i) => [
+        item(i, CATEGORIES[i % 3]!, i * 3, now),
+        [Math.sin(i), Math.cos(3 * i), Math.sin(7 * i + 1)],
+      ]);
+      const { catalog, keeping, searching } = services(seed, 2);
+      // Each user's history is fixed (ids that may come and go), so its cached vector and kept answers are met again.
+      const histories = [["N0", "N1"], ["N2"], ["N3", "N4", "N20"], ["N5"]];
+      for (const o of ops) {
+        if (o.kind === "upsert") catalog.upsert(item(o.id, o.category, o.hoursAgo, now), Float32Array.from(o.v));
+        else if (o.kind === "delete") catalog.delete(`N${o.id}`);
+        else {
+          const req: RankRequest = {
+            userId: `u${o.user}`,
+            history: histories[o.user]!,
+            k: o.k,
+            excludeHistory: o.excludeHistory,
+            ...(o.category || o.maxAgeHours
+              ? { filter: { ...(o.category ? { categories: [o.category] } : {}), ...(o.maxAgeHours ? { maxAgeHours: o.maxAgeHours } : {}) } }
+              : {}),
+          };
+          const [a, b] = [await keeping.rank(req), await searching.rank(req)];
+          assert.deepEqual(ids(a), ids(b));
+        }
+      }
+      reused += keeping.answers.counts.reused;
+    }),
+    { numRuns: 200, seed: 13 },
+  );
+  assert.ok(reused > 100, `kept answers were given again (${reused} times)`);
+});
