@@ -8,9 +8,11 @@
  * the load generator runs here, on the same cores, and costs more per request of a slower
  * server (fewer answers per wake-up), so all three together bound the ratio to the bare route.
  *
- * A second row for this checkout reranks ten candidates for the same cached users: everything a
- * cache-hit retrieve does but the search, which splits the request's cost between the two (on a
- * server of its own, so that this checkout's retrieve row and the baseline's are served alike).
+ * This checkout's retrieves are answered from the answer kept for each cached user (the catalog is
+ * not written during the run: rank/answer-reuse.ts). A second row serves them with no answer kept
+ * (answersPerUser 0), so that each one searches, as a retrieve does when the catalog was written
+ * since; a third reranks ten candidates for the same cached users: the hot path with no search.
+ * Each row has a server of its own, so that their heaps and caches are alike.
  *
  * Rounds alternate the servers (bare, this checkout, the baseline, then again), so that drift
  * in the machine's load falls on all of them, each round starting one server later than the one
@@ -78,9 +80,9 @@ async function measure(c: Child, body: () => string, duration: number): Promise<
   return { rps: n / seconds, mainUs: ((m1 - m0) * 1000) / n, allUs: ((a1 - a0) * 1000) / n, genUs: (u.user + u.system) / n, p99: r.latency.p99 };
 }
 
-async function rankServer(root?: string): Promise<Child> {
+async function rankServer(root?: string, extra: string[] = []): Promise<Child> {
   const c = await startChild(
-    ["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--log-level", "warn", "--recall-sample-rate", "0"],
+    ["serve", "--port", "0", "--grpc-port", "0", "--demo-news", String(NEWS), "--log-level", "warn", "--recall-sample-rate", "0", ...extra],
     root ? { script: builtCli(root) } : {},
   );
   for (const u of users) await fetch(`${c.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(u) });
@@ -96,12 +98,16 @@ const rerank = pick(users.map((u) => JSON.stringify({ ...u, candidates: Array.fr
 const head = await rankServer();
 const base = BASELINE ? await rankServer(BASELINE) : null;
 const reranker = await rankServer();
+// The same retrieves with no answer kept: each one searches (the exact graph in the encoder worker), as a
+// retrieve does whenever the catalog was written since, or the user asks for the first time.
+const searcher = await rankServer(undefined, ["--answers-per-user", "0"]);
 const sample = await (await fetch(`${head.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: hit() })).text();
 const bare = await startChild([String(sample.length)], { script: new URL("./bare-server.ts", import.meta.url).pathname });
 
 const targets: [string, Child, () => string][] = [
   ["bare", bare, () => "{}"],
   ["head", head, hit],
+  ["searched", searcher, hit],
   // A server of its own: the rerank's load would otherwise leave its heap and caches to the retrieve's row.
   ["rerank", reranker, rerank],
   ...(base ? [["baseline", base, hit] as [string, Child, () => string]] : []),
@@ -121,6 +127,7 @@ const med = (name: string, f: keyof Sample) => median(results[name]!.map((s) => 
 const ratio = (name: string) => median(results[name]!.map((s, i) => s.rps / results.bare![i]!.rps));
 const LABELS: Record<string, string> = {
   head: "this checkout",
+  searched: "this checkout, every retrieve searched (answersPerUser 0)",
   rerank: "this checkout, rerank of 10 candidates (no search)",
   baseline: `baseline (${BASELINE})`,
 };

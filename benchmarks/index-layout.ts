@@ -11,6 +11,7 @@
  * - HTTP /rank per layout: cache-hit retrieve at saturation, 20% misses at saturation, and 20%
  *   misses at half of that (hits and misses as two loads), with the server's event-loop delay
  *   p99 (newsrec_nodejs_eventloop_lag_p99_seconds, 1 ms resolution), next to a bare fastify route.
+ *   The servers keep no answers (answersPerUser 0), so that every retrieve searches the index.
  *
  * BENCH_NEWS (100000), BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_QUERIES (300).
  * Run: node --import tsx benchmarks/index-layout.ts
@@ -132,7 +133,21 @@ const loadRows: string[] = [];
 const loopRows: string[] = [];
 let bare: LoadResult | undefined;
 for (const l of layouts) {
-  const c = await startChild(["serve", "--port", "0", "--snapshot", join(dir, l.snap), "--log-level", "warn", "--recall-sample-rate", "0", ...l.args]);
+  // No answer kept (answersPerUser 0): every cache-hit retrieve searches, so the layouts are measured by their searches.
+  const c = await startChild([
+    "serve",
+    "--port",
+    "0",
+    "--snapshot",
+    join(dir, l.snap),
+    "--log-level",
+    "warn",
+    "--recall-sample-rate",
+    "0",
+    "--answers-per-user",
+    "0",
+    ...l.args,
+  ]);
   for (const u of warmUsers) await fetch(`${c.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(u) });
   if (!bare) {
     const sample = await (await fetch(`${c.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: hitBody() })).text();
