@@ -64,6 +64,12 @@ export const ConfigSchema = Type.Object(
       4,
       "retrieve answers kept per cached user vector (one per k and filter) and given again, with no search, while the catalog's writes since could not have changed them (0: every retrieve searches)",
     ),
+    answerTextMaxBytes: Int(
+      0,
+      2 ** 40,
+      32 * 1024 * 1024,
+      "response JSON of kept answers held to be sent again byte for byte, at most this many bytes, least recently sent first out (0: made for each response)",
+    ),
     // The cheapest grid point with recall@10 >= 0.95 at 100,000 news of the default bundle for both
     // user models newsrec tune samples (benchmarks/RESULTS.md, "Defaults chosen by measurement");
     // a tuned snapshot's own efSearch replaces efSearch (src/catalog/hnsw-settings.ts).

@@ -17,17 +17,28 @@
  * Answers live in a WeakMap keyed by the user-cache entry, so they leave with it (eviction,
  * TTL). At most `perUser` are kept for one entry (one per k and filter), the most recent.
  */
+import { LRUCache } from "lru-cache";
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
 import type { UserVector } from "../model/encoders.ts";
 import type { RankRequest, Scored } from "./types.ts";
 
-interface Kept {
-  /** The request's k and filter (answerKey). */
+/** A kept answer: what a reused retrieve answers, and the handle of its response text (AnswerReuse.textOf). */
+export interface KeptAnswer {
+  readonly hits: readonly Scored[];
+}
+
+interface Kept extends KeptAnswer {
   key: string;
   /** The catalog's writePosition when the answer's search was asked, or last found unchanged. */
   position: number;
   k: number;
-  hits: readonly Scored[];
+}
+
+export interface AnswerReuseOptions {
+  /** Answers kept per user vector (0: none). */
+  perUser: number;
+  /** Response texts of kept answers held at most (bytes), least recently sent first out (0: none). */
+  textMaxBytes?: number;
 }
 
 /** What makes two retrieves of one user vector the same search: k, the filter and whether the history is excluded. */
@@ -39,17 +50,42 @@ export function answerKey(k: number, req: Pick<RankRequest, "excludeHistory" | "
 
 export class AnswerReuse {
   private readonly kept = new WeakMap<UserVector, Kept[]>();
-  /** Retrieves answered from a kept answer, and kept answers found changed (newsrec_retrieve_answers_total). */
+  /**
+   * Each kept answer's response JSON once made, sent again byte for byte while the answer holds: a
+   * response is then one buffer, with no item read or score formatted (the items' text cannot have
+   * changed, since any write to one makes the answer stale). Bounded by bytes, as an answer's text is
+   * a few kilobytes where the answer is a few numbers.
+   */
+  private readonly texts: LRUCache<Kept, Buffer> | null;
+  /** Retrieves answered from a kept answer, and kept answers found changed (newsrec_kept_answers_total). */
   readonly counts = { reused: 0, stale: 0 };
+  private readonly perUser: number;
 
   constructor(
     private readonly catalog: Catalog,
-    /** Answers kept per user vector (0: none). */
-    private readonly perUser: number,
-  ) {}
+    o: AnswerReuseOptions,
+  ) {
+    this.perUser = o.perUser;
+    const max = o.textMaxBytes ?? 0;
+    this.texts = max > 0 && o.perUser > 0 ? new LRUCache<Kept, Buffer>({ maxSize: max, sizeCalculation: (b) => Math.max(1, b.length) }) : null;
+  }
 
   get enabled(): boolean {
     return this.perUser > 0;
+  }
+
+  /** The response text last made for a kept answer given again, if still held. */
+  textOf(answer: KeptAnswer): Buffer | undefined {
+    return this.texts?.get(answer as Kept);
+  }
+
+  /** Holds a kept answer's response text, as a copy of its own rather than a view of a shared pool; returns what it holds. */
+  keepText(answer: KeptAnswer, text: Uint8Array): Buffer | undefined {
+    if (!this.texts || text.length > (this.texts.maxSize ?? 0)) return undefined;
+    const own = Buffer.allocUnsafeSlow(text.length);
+    own.set(text);
+    this.texts.set(answer as Kept, own);
+    return own;
   }
 
   /** Keeps an answer; `position`: the catalog's writePosition taken before its search was asked. */
@@ -58,13 +94,13 @@ export class AnswerReuse {
     let list = this.kept.get(user);
     if (!list) this.kept.set(user, (list = []));
     const i = list.findIndex((e) => e.key === key);
-    if (i >= 0) list.splice(i, 1);
+    if (i >= 0) this.texts?.delete(list.splice(i, 1)[0]!);
     list.unshift({ key, position, k, hits });
-    if (list.length > this.perUser) list.length = this.perUser;
+    while (list.length > this.perUser) this.texts?.delete(list.pop()!);
   }
 
   /** The answer kept for this user vector and key when the catalog, as it is now, still gives it; else null. */
-  reuse(user: UserVector, key: string, filter: SearchFilter, now = Date.now()): readonly Scored[] | null {
+  reuse(user: UserVector, key: string, filter: SearchFilter, now = Date.now()): KeptAnswer | null {
     const list = this.kept.get(user);
     const e = list?.find((x) => x.key === key);
     if (!e) return null;
@@ -86,11 +122,12 @@ export class AnswerReuse {
     if (!unchanged) return this.stale(list!, e);
     e.position = c.writePosition;
     this.counts.reused++;
-    return hits;
+    return e;
   }
 
   private stale(list: Kept[], e: Kept): null {
     list.splice(list.indexOf(e), 1);
+    this.texts?.delete(e);
     this.counts.stale++;
     return null;
   }

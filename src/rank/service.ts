@@ -11,7 +11,7 @@ import { invalid } from "../errors.ts";
 import { ExactBatcher } from "../index/onnx-exact.ts";
 import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
-import { AnswerReuse, answerKey } from "./answer-reuse.ts";
+import { AnswerReuse, answerKey, type AnswerReuseOptions } from "./answer-reuse.ts";
 import type { UserCache } from "./cache.ts";
 import { beforeDeadline } from "./deadline.ts";
 import { rankJson } from "./rank-json.ts";
@@ -31,10 +31,10 @@ export class RankService {
     private readonly metrics: Metrics,
     /** Unfiltered retrieves on catalogs up to this size are exact, in a worker (0: never). */
     private readonly workerExactMaxItems = 0,
-    /** Retrieve answers kept per cached user vector, given again while the catalog still gives them (answer-reuse.ts; 0: none). */
-    answersPerUser = 0,
+    /** Retrieve answers kept per cached user vector and given again while the catalog still gives them (answer-reuse.ts; perUser 0: none). */
+    answers: AnswerReuseOptions = { perUser: 0 },
   ) {
-    this.answers = new AnswerReuse(catalog, answersPerUser);
+    this.answers = new AnswerReuse(catalog, answers);
     this.exact = new ExactBatcher(
       catalog,
       (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m),
@@ -112,7 +112,12 @@ export class RankService {
 
   /** The response of an answer as JSON bytes, its items' metadata spliced from the catalog's stored bytes (rank-json.ts). */
   json(a: RankAnswer): Buffer {
-    return rankJson(a, this.catalog, (h) => this.item(h.slot, h.score));
+    // A kept answer given again with a head of nothing but its mode, cache result and model has one text.
+    const plain = a.kept && !a.head.unknownHistory.length && !a.head.explanation;
+    const kept = plain ? this.answers.textOf(a.kept!) : undefined;
+    if (kept) return kept;
+    const out = rankJson(a, this.catalog, (h) => this.item(h.slot, h.score));
+    return (plain && this.answers.keepText(a.kept!, out)) || out;
   }
 
   /** What rank() answers, before its items are made objects or bytes. */
@@ -184,11 +189,11 @@ export class RankService {
     }
 
     stop = this.metrics.stage("retrieval");
-    const hits = user
+    const found = user
       ? await this.userHits(user, k, req, filter, knownAll.length === known.length, deadline)
-      : this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 }));
+      : { hits: this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 })) };
     stop();
-    return { head: { mode: "retrieve", ...base, items: [], unknownCandidates: [], ...(explanation ? { explanation } : {}) }, hits };
+    return { head: { mode: "retrieve", ...base, items: [], unknownCandidates: [], ...(explanation ? { explanation } : {}) }, ...found };
   }
 
   /**
@@ -196,16 +201,23 @@ export class RankService {
    * else a search, kept for next time. `whole`: the user vector was made from the whole history,
    * so its cache entry also stands for the history left out of the answer (a truncated one does not).
    */
-  private async userHits(user: UserVector, k: number, req: RankRequest, filter: SearchFilter, whole: boolean, deadline?: number): Promise<readonly Scored[]> {
+  private async userHits(
+    user: UserVector,
+    k: number,
+    req: RankRequest,
+    filter: SearchFilter,
+    whole: boolean,
+    deadline?: number,
+  ): Promise<Pick<RankAnswer, "hits" | "kept">> {
     const key = whole && this.answers.enabled ? answerKey(k, req) : null;
     const kept = key ? this.answers.reuse(user, key, filter) : null;
-    if (kept) return kept;
+    if (kept) return { hits: kept.hits, kept };
     // Before the search is asked: writes from here on are what a kept answer is checked against.
     const position = this.catalog.writePosition;
     const found = await beforeDeadline(this.retrieve(user.vector, k, filter), deadline, "the search");
     if (key) this.answers.keep(user, key, position, k, found.hits);
     if (found.by === "graph") this.onRetrieved?.(user.vector, k, filter, found.hits);
-    return found.hits;
+    return { hits: found.hits };
   }
 
   /**

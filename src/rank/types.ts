@@ -1,5 +1,6 @@
 /** The rank request and response, shared by every transport. */
 import type { NewsMeta } from "../catalog/store.ts";
+import type { KeptAnswer } from "./answer-reuse.ts";
 
 /** The request is the schema's (src/api/schemas.ts): one definition validates and types it. */
 export type { RankRequest } from "../api/schemas.ts";
@@ -35,4 +36,6 @@ export interface Scored {
 export interface RankAnswer {
   head: RankResponse;
   hits: readonly Scored[];
+  /** The kept answer these hits were given again from, when they were (rank/answer-reuse.ts). */
+  kept?: KeptAnswer;
 }

@@ -32,7 +32,7 @@ const sumOfHistory = (input: UserInput) => {
   return { vector: v };
 };
 
-function services(items: [NewsMeta, number[]][], perUser = 4) {
+function services(items: [NewsMeta, number[]][], perUser = 4, textMaxBytes = 1 << 20) {
   const catalog = catalogOf(DIM, items);
   const make = (answers: number) =>
     new RankService(
@@ -41,7 +41,7 @@ function services(items: [NewsMeta, number[]][], perUser = 4) {
       new UserCache("fp-test", { maxEntries: 100, ttlSeconds: 0 }),
       new Metrics({ defaultMetrics: false }),
       0,
-      answers,
+      { perUser: answers, textMaxBytes },
     );
   return { catalog, keeping: make(perUser), searching: make(0) };
 }
@@ -144,6 +144,53 @@ test("a retrieve asked again is answered from the kept answer while writes since
   assert.deepEqual(ids(k3), ids(await searching.rank({ ...req, k: 3 })));
 });
 
+test("a kept answer's response text is sent again while it holds, and made anew once an item's text changes", async () => {
+  const now = Date.now();
+  const { catalog, keeping, searching } = services(
+    [
+      [item(1, "news", 1, now), [1, 0, 0]],
+      [item(2, "news", 1, now), [0.5, 0.5, 0]],
+      [item(3, "news", 1, now), [0, 0.2, 1]],
+    ],
+    4,
+  );
+  const req: RankRequest = { userId: "u", history: ["N1"], k: 2 };
+  const text = async (s: typeof keeping, r: RankRequest = req) => s.json(await s.answer(r));
+  await text(keeping);
+  await text(searching);
+  const first = await text(keeping);
+  assert.equal(await text(keeping), first, "the held buffer is sent again");
+  assert.deepEqual(first, await text(searching), "byte for byte what a search answers");
+  // A request of its own (an unknown id, an explanation) gets a text of its own.
+  const unknown = await text(keeping, { ...req, history: ["N1", "X9"] });
+  assert.notEqual(unknown, first);
+  assert.deepEqual(JSON.parse(unknown.toString()).unknownHistory, ["X9"]);
+  assert.deepEqual(unknown, await text(searching, { ...req, history: ["N1", "X9"] }));
+  // The item's text changes (same vector): the kept answer is stale, and the new text says so.
+  catalog.upsert({ ...item(2, "news", 1, now), title: "a new title" }, Float32Array.from([0.5, 0.5, 0]));
+  const changed = await text(keeping);
+  assert.deepEqual(changed, await text(searching));
+  assert.equal(JSON.parse(changed.toString()).items[0].title, "a new title");
+  const heldAgain = await text(keeping);
+  assert.deepEqual(heldAgain, changed);
+  assert.equal(await text(keeping), heldAgain, "held again");
+  // Held texts are bounded by bytes: with none held, each response is made anew, and the same.
+  const none = services(
+    [
+      [item(1, "news", 1, now), [1, 0, 0]],
+      [item(2, "news", 1, now), [0.5, 0.5, 0]],
+    ],
+    4,
+    0,
+  ).keeping;
+  await text(none);
+  const a = await text(none);
+  const b = await text(none);
+  assert.notEqual(a, b);
+  assert.deepEqual(a, b);
+  assert.equal(none.answers.counts.reused, 2);
+});
+
 test("an answer older than the write log is searched again", async () => {
   const now = Date.now();
   const { catalog, keeping, searching } = services([
@@ -241,8 +288,9 @@ test("whatever is written between them, a service keeping answers answers as one
               ? { filter: { ...(o.category ? { categories: [o.category] } : {}), ...(o.maxAgeHours ? { maxAgeHours: o.maxAgeHours } : {}) } }
               : {}),
           };
-          const [a, b] = [await keeping.rank(req), await searching.rank(req)];
-          assert.deepEqual(ids(a), ids(b));
+          // The response bytes, head and items, as each service sends them (the keeping one from its held texts).
+          const [a, b] = [keeping.json(await keeping.answer(req)), searching.json(await searching.answer(req))];
+          assert.deepEqual(a.toString(), b.toString());
         }
       }
       reused += keeping.answers.counts.reused;
