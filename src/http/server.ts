@@ -6,12 +6,12 @@
  * client holds a connection (bounded by the timeouts and maxConnections), never one of the
  * maxInFlight slots.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type onRequestHookHandler } from "fastify";
 import type { App } from "../app.ts";
 import type { Ticket } from "../api/admission.ts";
 import { useJsonBodyParser } from "./json-body.ts";
 import { whenResponseEnds } from "./response-end.ts";
-import { createApi, type Inputs, type Method } from "../api/operations.ts";
+import { createApi, OPERATIONS, type Inputs, type Method } from "../api/operations.ts";
 import { decodeBody } from "../api/requests.ts";
 import { NewsrecError, notFound, overloaded } from "../errors.ts";
 import { sendError } from "./errors.ts";
@@ -75,16 +75,20 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
   f.setNotFoundHandler((req, reply) => sendError(notFound(`route ${req.method} ${req.url}`) as never, req, reply));
 
   const api = createApi(app);
-  // The admin check runs on request, before any byte of the body is read.
+  // The admin check runs on request, before any byte of the body is read, on the routes whose
+  // operation writes (a route-level hook: reads, the hot path, run none).
   // Hooks take a callback rather than return a promise: no microtask hop per hook per request.
-  f.addHook("onRequest", (req, _reply, done) => {
-    const method = operationOf(req);
+  const authorize: onRequestHookHandler = (req, _reply, done) => {
     try {
-      if (method) api.authorize(method, req.headers.authorization);
+      api.authorize(operationOf(req)!, req.headers.authorization);
     } catch (err) {
       return done(err as Error);
     }
     done();
+  };
+  f.addHook("onRoute", (route) => {
+    const method = route.config?.operation;
+    if (method && OPERATIONS[method].write) route.onRequest = [...(route.onRequest ? [route.onRequest].flat() : []), authorize];
   });
 
   // Past maxInFlight requests in progress (on both transports), refuse at once rather than
