@@ -189,9 +189,11 @@ export class RankService {
     }
 
     stop = this.metrics.stage("retrieval");
-    const found = user
-      ? await this.userHits(user, k, req, filter, knownAll.length === known.length, deadline)
+    let found = user
+      ? this.userHits(user, k, req, filter, knownAll.length === known.length, deadline)
       : { hits: this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 })) };
+    // A kept answer comes back at once: no turn of the event loop is spent waiting on it.
+    if (found instanceof Promise) found = await found;
     stop();
     return { head: { mode: "retrieve", ...base, items: [], unknownCandidates: [], ...(explanation ? { explanation } : {}) }, ...found };
   }
@@ -201,17 +203,21 @@ export class RankService {
    * else a search, kept for next time. `whole`: the user vector was made from the whole history,
    * so its cache entry also stands for the history left out of the answer (a truncated one does not).
    */
-  private async userHits(
+  private userHits(
     user: UserVector,
     k: number,
     req: RankRequest,
     filter: SearchFilter,
     whole: boolean,
     deadline?: number,
-  ): Promise<Pick<RankAnswer, "hits" | "kept">> {
+  ): Pick<RankAnswer, "hits" | "kept"> | Promise<Pick<RankAnswer, "hits" | "kept">> {
     const key = whole && this.answers.enabled ? answerKey(k, req) : null;
     const kept = key ? this.answers.reuse(user, key, filter) : null;
-    if (kept) return { hits: kept.hits, kept };
+    return kept ? { hits: kept.hits, kept } : this.search(user, k, filter, key, deadline);
+  }
+
+  /** A retrieve's search, its answer kept under `key` (when given) for the next one. */
+  private async search(user: UserVector, k: number, filter: SearchFilter, key: string | null, deadline?: number): Promise<Pick<RankAnswer, "hits">> {
     // Before the search is asked: writes from here on are what a kept answer is checked against.
     const position = this.catalog.writePosition;
     const found = await beforeDeadline(this.retrieve(user.vector, k, filter), deadline, "the search");
