@@ -18,6 +18,14 @@ import { sendError } from "./errors.ts";
 import { encode, messageType, RECOMMENDER_METHODS } from "../wire/proto.ts";
 
 declare module "fastify" {
+  interface FastifyRequest {
+    /** The operation's typed input, as its parser made it (set by the preHandler hook). */
+    apiInput: unknown;
+    /** The admission slot the request holds, once admitted. */
+    admissionTicket: Ticket | null;
+    /** Whether the body came as application/x-protobuf. */
+    protobufBody: boolean;
+  }
   interface FastifyContextConfig {
     /** The API operation a route serves (src/api/operations.ts); hooks run its guards. */
     operation?: Method;
@@ -28,12 +36,8 @@ declare module "fastify" {
 
 const PROTOBUF = "application/x-protobuf";
 
-const tickets = new WeakMap<FastifyRequest, Ticket>();
-/** Each request's typed input, as the operation's parser made it. */
-const inputs = new WeakMap<FastifyRequest, unknown>();
-const protobufBodies = new WeakSet<FastifyRequest>();
 const operationOf = (req: FastifyRequest): Method | undefined => req.routeOptions.config?.operation;
-const input = <M extends Method>(req: FastifyRequest, _method: M): Inputs[M] => inputs.get(req) as Inputs[M];
+const input = <M extends Method>(req: FastifyRequest, _method: M): Inputs[M] => req.apiInput as Inputs[M];
 
 export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): FastifyInstance {
   const { config, metrics } = app;
@@ -56,6 +60,10 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) },
   });
   f.server.maxConnections = config.maxConnections;
+  // Per-request state as properties fastify declares on every request (one shape), not side tables.
+  f.decorateRequest("apiInput", null);
+  f.decorateRequest("admissionTicket", null);
+  f.decorateRequest("protobufBody", false);
   // JSON only: without this, fastify would parse text/plain and answer 400 instead of 415.
   f.removeContentTypeParser("text/plain");
   useJsonBodyParser(f);
@@ -65,7 +73,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     const request = RECOMMENDER_METHODS.find((m) => m.name === operationOf(req))?.request;
     try {
       if (!request) throw new NewsrecError("UNSUPPORTED_MEDIA_TYPE", "send application/json");
-      protobufBodies.add(req);
+      req.protobufBody = true;
       done(null, decodeBody(request, body as Buffer));
     } catch (err) {
       done(err as Error, undefined);
@@ -100,7 +108,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
       metrics.rejected.inc({ reason: "in_flight" });
       throw overloaded("the server");
     }
-    tickets.set(req, ticket);
+    req.admissionTicket = ticket;
     whenResponseEnds(reply.raw, (finished) => {
       if (finished) return ticket.release();
       ticket.abandon();
@@ -108,7 +116,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
       metrics.requests.inc({ transport: "http", method: `${req.method} ${req.routeOptions.url}`, status: "499" });
     });
   };
-  const cancelOf = (req: FastifyRequest) => tickets.get(req);
+  const cancelOf = (req: FastifyRequest) => req.admissionTicket ?? undefined;
 
   // Once the body is in: the operation's input is parsed and checked (the same code as gRPC's),
   // and only a valid request takes an admission slot.
@@ -117,7 +125,7 @@ export function buildHttpServer(app: App, opts: { logger?: boolean } = {}): Fast
     if (!method) return done();
     try {
       const raw = req.routeOptions.config.from === "params" ? req.params : req.body;
-      inputs.set(req, api.accept(method, raw, protobufBodies.has(req) ? "protobuf" : "json"));
+      req.apiInput = api.accept(method, raw, req.protobufBody ? "protobuf" : "json");
       admit(req, reply);
     } catch (err) {
       return done(err as Error);

@@ -158,8 +158,13 @@ export class RankService {
       this.metrics.coldStarts.inc();
     }
 
-    const base = { userCache, coldStart, model: this.model, unknownHistory };
     const explanation = req.explain && user ? this.explain(user, known, slots) : undefined;
+    const head = (mode: RankResponse["mode"], unknownCandidates: string[]): RankResponse => {
+      // One literal, in the response's key order (no spread: a cache-hit rank makes one per request).
+      const h: RankResponse = { mode, userCache, coldStart, model: this.model, unknownHistory, items: [], unknownCandidates };
+      if (explanation) h.explanation = explanation;
+      return h;
+    };
 
     if (req.candidates) {
       stop = this.metrics.stage("scoring");
@@ -185,7 +190,7 @@ export class RankService {
       stop();
       // The impression is the caller's: every known candidate comes back unless k caps it.
       const hits = req.k === undefined ? scored : scored.slice(0, req.k);
-      return { head: { mode: "rerank", ...base, items: [], unknownCandidates, ...(explanation ? { explanation } : {}) }, hits };
+      return { head: head("rerank", unknownCandidates), hits };
     }
 
     stop = this.metrics.stage("retrieval");
@@ -195,7 +200,7 @@ export class RankService {
     // A kept answer comes back at once: no turn of the event loop is spent waiting on it.
     if (found instanceof Promise) found = await found;
     stop();
-    return { head: { mode: "retrieve", ...base, items: [], unknownCandidates: [], ...(explanation ? { explanation } : {}) }, ...found };
+    return { head: head("retrieve", []), hits: found.hits, kept: "kept" in found ? found.kept : undefined };
   }
 
   /**
