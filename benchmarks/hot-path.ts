@@ -10,7 +10,7 @@
  *
  * This checkout's retrieves are answered from the answer kept for each cached user (the catalog is
  * not written during the run: rank/answer-reuse.ts). A second row serves them with no answer kept
- * (answersPerUser 0), so that each one searches, as a retrieve does when the catalog was written
+ * (keptAnswersMaxBytes 0), so that each one searches, as a retrieve does when the catalog was written
  * since; a third reranks ten candidates for the same cached users: the hot path with no search.
  * Each row has a server of its own, so that their heaps and caches are alike.
  *
@@ -100,7 +100,7 @@ const base = BASELINE ? await rankServer(BASELINE) : null;
 const reranker = await rankServer();
 // The same retrieves with no answer kept: each one searches (the exact graph in the encoder worker), as a
 // retrieve does whenever the catalog was written since, or the user asks for the first time.
-const searcher = await rankServer(undefined, ["--answers-per-user", "0"]);
+const searcher = await rankServer(undefined, ["--kept-answers-max-bytes", "0"]);
 const sample = await (await fetch(`${head.url}/rank`, { method: "POST", headers: { "content-type": "application/json" }, body: hit() })).text();
 const bare = await startChild([String(sample.length)], { script: new URL("./bare-server.ts", import.meta.url).pathname });
 
@@ -127,7 +127,7 @@ const med = (name: string, f: keyof Sample) => median(results[name]!.map((s) => 
 const ratio = (name: string) => median(results[name]!.map((s, i) => s.rps / results.bare![i]!.rps));
 const LABELS: Record<string, string> = {
   head: "this checkout",
-  searched: "this checkout, every retrieve searched (answersPerUser 0)",
+  searched: "this checkout, every retrieve searched (keptAnswersMaxBytes 0)",
   rerank: "this checkout, rerank of 10 candidates (no search)",
   baseline: `baseline (${BASELINE})`,
 };

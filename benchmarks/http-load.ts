@@ -66,7 +66,7 @@ await rank.stop();
 
 // Cache hits are answered above from the answer kept for each user (the catalog is not written
 // during the run); with none kept, each one searches the graph, as when the catalog was written since.
-const nobatch = await startRank(["--max-batch", "1", "--answers-per-user", "0"]);
+const nobatch = await startRank(["--max-batch", "1", "--kept-answers-max-bytes", "0"]);
 results.missNoBatch = await run(nobatch.url, missBody);
 results.hitSearched = await run(nobatch.url, hitBody);
 await nobatch.stop();
@@ -78,7 +78,7 @@ out.push(
 );
 out.push(row(`bare fastify route, ${sample.length}-byte constant body`, results.bare!));
 out.push(row("cache-hit retrieve (k=10), answer kept", results.hit!, results.bare));
-out.push(row("cache-hit retrieve (k=10), searched (answersPerUser 0)", results.hitSearched!, results.bare));
+out.push(row("cache-hit retrieve (k=10), searched (keptAnswersMaxBytes 0)", results.hitSearched!, results.bare));
 out.push(row("cache-miss retrieve (history 50)", results.miss!, results.bare));
 out.push(row("rerank 100 candidates (cache hit)", results.rerank!, results.bare));
 out.push(row("20% misses, saturation", results.mix20!, results.bare));

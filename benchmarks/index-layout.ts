@@ -11,7 +11,7 @@
  * - HTTP /rank per layout: cache-hit retrieve at saturation, 20% misses at saturation, and 20%
  *   misses at half of that (hits and misses as two loads), with the server's event-loop delay
  *   p99 (newsrec_nodejs_eventloop_lag_p99_seconds, 1 ms resolution), next to a bare fastify route.
- *   The servers keep no answers (answersPerUser 0), so that every retrieve searches the index.
+ *   The servers keep no answers (keptAnswersMaxBytes 0), so that every retrieve searches the index.
  *
  * BENCH_NEWS (100000), BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_QUERIES (300).
  * Run: node --import tsx benchmarks/index-layout.ts
@@ -133,7 +133,7 @@ const loadRows: string[] = [];
 const loopRows: string[] = [];
 let bare: LoadResult | undefined;
 for (const l of layouts) {
-  // No answer kept (answersPerUser 0): every cache-hit retrieve searches, so the layouts are measured by their searches.
+  // No answer kept (keptAnswersMaxBytes 0): every cache-hit retrieve searches, so the layouts are measured by their searches.
   const c = await startChild([
     "serve",
     "--port",
@@ -144,7 +144,7 @@ for (const l of layouts) {
     "warn",
     "--recall-sample-rate",
     "0",
-    "--answers-per-user",
+    "--kept-answers-max-bytes",
     "0",
     ...l.args,
   ]);

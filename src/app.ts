@@ -92,10 +92,7 @@ export async function createApp(config: Config, log: (line: string) => void, met
   if (catalog.index instanceof ShardedIndex) catalog.index.onEvent = log;
   const writer: CatalogWriter = replicated ?? new NewsWriter(catalog, encoders, metrics, durable);
   const cache = new UserCache(bundle.shortFingerprint, { maxEntries: config.cacheMaxEntries, ttlSeconds: config.cacheTtlSeconds });
-  const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems, {
-    perUser: config.answersPerUser,
-    textMaxBytes: config.answerTextMaxBytes,
-  });
+  const rank = new RankService(catalog, encoders, cache, metrics, config.workerExactMaxItems, config.keptAnswersMaxBytes);
   const recall = new RecallMonitor(catalog, encoders.canScoreExactly ? (q, b, k, mx) => encoders.scoreTopK(q, b, k, mx) : null, {
     sampleRate: config.recallSampleRate,
     window: config.recallWindow,

@@ -58,17 +58,11 @@ export const ConfigSchema = Type.Object(
     maxQueue: Int(1, 1_000_000, 2048, "items waiting for an encoder before requests are refused"),
     cacheMaxEntries: Int(0, 100_000_000, 200_000, "user vectors kept"),
     cacheTtlSeconds: Int(0, 30 * 86400, 3600, "user vector lifetime (0: no expiry)"),
-    answersPerUser: Int(
-      0,
-      64,
-      4,
-      "retrieve answers kept per cached user vector (one per k and filter) and given again, with no search, while the catalog's writes since could not have changed them (0: every retrieve searches)",
-    ),
-    answerTextMaxBytes: Int(
+    keptAnswersMaxBytes: Int(
       0,
       2 ** 40,
-      32 * 1024 * 1024,
-      "response JSON of kept answers held to be sent again byte for byte, at most this many bytes, least recently sent first out (0: made for each response)",
+      64 * 1024 * 1024,
+      "memory for retrieve answers kept and given again, with their response JSON, while the catalog's writes since could not have changed them (by user, history, k and filter; least recently used first out; 0: every retrieve searches)",
     ),
     // The cheapest grid point with recall@10 >= 0.95 at 100,000 news of the default bundle for both
     // user models newsrec tune samples (benchmarks/RESULTS.md, "Defaults chosen by measurement");

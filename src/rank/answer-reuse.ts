@@ -1,21 +1,21 @@
 /**
- * Retrieve answers kept beside the cached user vector they were computed for, and given again
- * while the catalog's writes since cannot have changed them. A user who asks again with the same
+ * Retrieve answers kept for the cached user vector they were computed for, and given again while
+ * the catalog's writes since cannot have changed them. A user who asks again with the same
  * history (a page reloaded, the next page of a feed) then costs no search and no hand-over to a
- * worker: on the demo catalog that hand-over and the encoder worker's run were about 45% of the
- * CPU of a cache-hit retrieve (benchmarks/RESULTS.md, "The cache-hit hot path").
+ * worker: on the demo catalog that hand-over and the encoder worker's run were about a third of
+ * the CPU of a cache-hit retrieve (benchmarks/RESULTS.md, "The cache-hit hot path").
  *
  * A kept answer records where the catalog's write log stood when its search was asked
  * (catalog/write-log.ts). It is given again only if none of its items has aged out of the
  * request's filter, and no item written since (an upsert or a delete) is one of them or, passing
  * the filter, could now rank among them: scoring at least as well as the last, or filling a
- * short answer.
- * An exact answer given again is then the exact answer as the catalog is now; a graph answer
- * stays the graph's answer with no item since written better than its last. An answer older
- * than the write log (its last 256 writes) is searched again.
+ * short answer. An exact answer given again is then the exact answer as the catalog is now; a
+ * graph answer stays the graph's answer with no item since written better than its last. An
+ * answer older than the write log (its last 256 writes) is searched again.
  *
- * Answers live in a WeakMap keyed by the user-cache entry, so they leave with it (eviction,
- * TTL). At most `perUser` are kept for one entry (one per k and filter), the most recent.
+ * Answers are kept by user-cache key, k and filter, for the very user-vector object they were
+ * computed from (a vector encoded again, after its entry left the user cache, starts afresh), in
+ * one cache bounded by bytes with their response texts: least recently used first out.
  */
 import { LRUCache } from "lru-cache";
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
@@ -28,87 +28,61 @@ export interface KeptAnswer {
 }
 
 interface Kept extends KeptAnswer {
-  key: string;
+  /** Its key in the cache (answerKey). */
+  readonly key: string;
+  readonly user: UserVector;
   /** The catalog's writePosition when the answer's search was asked, or last found unchanged. */
   position: number;
-  k: number;
+  readonly k: number;
+  /** The response JSON last sent for it, once made (a copy of its own). */
+  readonly text?: Buffer;
 }
 
-export interface AnswerReuseOptions {
-  /** Answers kept per user vector (0: none). */
-  perUser: number;
-  /** Response texts of kept answers held at most (bytes), least recently sent first out (0: none). */
-  textMaxBytes?: number;
-}
+/** About what a kept answer holds: the entry and its key, each hit an object in an array, and its text. */
+const sizeOf = (e: Kept): number => 256 + e.key.length * 2 + 48 * e.hits.length + (e.text?.length ?? 0);
 
-/** What makes two retrieves of one user vector the same search: k, the filter and whether the history is excluded. */
-export function answerKey(k: number, req: Pick<RankRequest, "excludeHistory" | "filter">): string {
+/**
+ * Two retrieves with the same key are the same search of the same user vector: the user-cache key
+ * (user, history, model), then k, the filter and whether the history is excluded.
+ */
+export function answerKey(userKey: string, k: number, req: Pick<RankRequest, "excludeHistory" | "filter">): string {
   const f = req.filter;
-  const categories = f?.categories?.length ? f.categories.join("\u0001") : "";
-  return `${k}\u0000${req.excludeHistory === false ? 0 : 1}\u0000${f?.maxAgeHours ?? ""}\u0000${categories}`;
+  const categories = f?.categories?.length ? f.categories.join("\u0000") : "";
+  // The user key's length first: no user key and request read as another's.
+  return `${userKey.length}:${userKey}${k}:${req.excludeHistory === false ? 0 : 1}:${f?.maxAgeHours ?? ""}:${categories}`;
 }
 
 export class AnswerReuse {
-  private readonly kept = new WeakMap<UserVector, Kept[]>();
-  /**
-   * Each kept answer's response JSON once made, sent again byte for byte while the answer holds: a
-   * response is then one buffer, with no item read or score formatted (the items' text cannot have
-   * changed, since any write to one makes the answer stale). Bounded by bytes, as an answer's text is
-   * a few kilobytes where the answer is a few numbers.
-   */
-  private readonly texts: LRUCache<Kept, Buffer> | null;
+  private readonly kept: LRUCache<string, Kept> | null;
   /** Retrieves answered from a kept answer, and kept answers found changed (newsrec_kept_answers_total). */
   readonly counts = { reused: 0, stale: 0 };
-  private readonly perUser: number;
 
   constructor(
     private readonly catalog: Catalog,
-    o: AnswerReuseOptions,
+    /** Memory for kept answers and their response texts, about (0: none kept). */
+    maxBytes: number,
   ) {
-    this.perUser = o.perUser;
-    const max = o.textMaxBytes ?? 0;
-    this.texts = max > 0 && o.perUser > 0 ? new LRUCache<Kept, Buffer>({ maxSize: max, sizeCalculation: (b) => Math.max(1, b.length) }) : null;
+    this.kept = maxBytes > 0 ? new LRUCache<string, Kept>({ maxSize: maxBytes, sizeCalculation: sizeOf }) : null;
   }
 
   get enabled(): boolean {
-    return this.perUser > 0;
-  }
-
-  /** The response text last made for a kept answer given again, if still held. */
-  textOf(answer: KeptAnswer): Buffer | undefined {
-    return this.texts?.get(answer as Kept);
-  }
-
-  /** Holds a kept answer's response text, as a copy of its own rather than a view of a shared pool; returns what it holds. */
-  keepText(answer: KeptAnswer, text: Uint8Array): Buffer | undefined {
-    if (!this.texts || text.length > (this.texts.maxSize ?? 0)) return undefined;
-    const own = Buffer.allocUnsafeSlow(text.length);
-    own.set(text);
-    this.texts.set(answer as Kept, own);
-    return own;
+    return this.kept !== null;
   }
 
   /** Keeps an answer; `position`: the catalog's writePosition taken before its search was asked. */
   keep(user: UserVector, key: string, position: number, k: number, hits: readonly Scored[]): void {
-    if (this.perUser <= 0) return;
-    let list = this.kept.get(user);
-    if (!list) this.kept.set(user, (list = []));
-    const i = list.findIndex((e) => e.key === key);
-    if (i >= 0) this.texts?.delete(list.splice(i, 1)[0]!);
-    list.unshift({ key, position, k, hits });
-    while (list.length > this.perUser) this.texts?.delete(list.pop()!);
+    this.kept?.set(key, { key, user, position, k, hits });
   }
 
-  /** The answer kept for this user vector and key when the catalog, as it is now, still gives it; else null. */
+  /** The answer kept under this key for this user vector when the catalog, as it is now, still gives it; else null. */
   reuse(user: UserVector, key: string, filter: SearchFilter, now = Date.now()): KeptAnswer | null {
-    const list = this.kept.get(user);
-    const e = list?.find((x) => x.key === key);
-    if (!e) return null;
+    const e = this.kept?.get(key);
+    if (!e || e.user !== user) return null;
     const c = this.catalog;
     const hits = e.hits;
     // A kept item deleted or rewritten is in the log; the one change the log does not list is an item aging out.
     const bound = c.publishedBound(filter, now);
-    if (bound > -Infinity) for (let i = 0; i < hits.length; i++) if (c.publishedAtMs(hits[i]!.slot) < bound) return this.stale(list!, e);
+    if (bound > -Infinity) for (let i = 0; i < hits.length; i++) if (c.publishedAtMs(hits[i]!.slot) < bound) return this.stale(e);
     const last = hits[hits.length - 1];
     const full = hits.length >= e.k;
     let passes: ((slot: number) => boolean) | null = null;
@@ -119,15 +93,35 @@ export class AnswerReuse {
       // A tie with the last may be ordered either way by a search: searched again.
       return c.scoreAt(user.vector, slot) < last.score;
     });
-    if (!unchanged) return this.stale(list!, e);
+    if (!unchanged) return this.stale(e);
     e.position = c.writePosition;
     this.counts.reused++;
     return e;
   }
 
-  private stale(list: Kept[], e: Kept): null {
-    list.splice(list.indexOf(e), 1);
-    this.texts?.delete(e);
+  /** The response text last made for a kept answer, if held. */
+  textOf(answer: KeptAnswer): Buffer | undefined {
+    return (answer as Kept).text;
+  }
+
+  /**
+   * Holds a kept answer's response text with it, as a copy of its own rather than a view of a
+   * shared pool, while the answer is still the one kept; returns what it holds. Any write to one
+   * of the answer's items makes it stale, so the text cannot be older than its items.
+   */
+  keepText(answer: KeptAnswer, text: Uint8Array): Buffer | undefined {
+    const e = answer as Kept;
+    if (!this.kept || this.kept.peek(e.key) !== e) return undefined;
+    const own = Buffer.allocUnsafeSlow(text.length);
+    own.set(text);
+    const withText: Kept = { ...e, text: own };
+    if (sizeOf(withText) > this.kept.maxSize) return undefined;
+    this.kept.set(e.key, withText);
+    return own;
+  }
+
+  private stale(e: Kept): null {
+    this.kept?.delete(e.key);
     this.counts.stale++;
     return null;
   }

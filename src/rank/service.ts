@@ -11,7 +11,7 @@ import { invalid } from "../errors.ts";
 import { ExactBatcher } from "../index/onnx-exact.ts";
 import { historyInput, type Encoders, type UserVector } from "../model/encoders.ts";
 import type { Metrics } from "../metrics.ts";
-import { AnswerReuse, answerKey, type AnswerReuseOptions } from "./answer-reuse.ts";
+import { AnswerReuse, answerKey } from "./answer-reuse.ts";
 import type { UserCache } from "./cache.ts";
 import { beforeDeadline } from "./deadline.ts";
 import { rankJson } from "./rank-json.ts";
@@ -31,10 +31,10 @@ export class RankService {
     private readonly metrics: Metrics,
     /** Unfiltered retrieves on catalogs up to this size are exact, in a worker (0: never). */
     private readonly workerExactMaxItems = 0,
-    /** Retrieve answers kept per cached user vector and given again while the catalog still gives them (answer-reuse.ts; perUser 0: none). */
-    answers: AnswerReuseOptions = { perUser: 0 },
+    /** Memory for retrieve answers kept and given again while the catalog still gives them, with their response texts (answer-reuse.ts; 0: none). */
+    keptAnswersMaxBytes = 0,
   ) {
-    this.answers = new AnswerReuse(catalog, answers);
+    this.answers = new AnswerReuse(catalog, keptAnswersMaxBytes);
     this.exact = new ExactBatcher(
       catalog,
       (q, b, kk, m) => this.encoders.scoreTopK(q, b, kk, m),
@@ -149,9 +149,11 @@ export class RankService {
 
     const coldStart = known.length === 0;
     let user: UserVector | null = null;
+    let userKey = "";
     let userCache: RankResponse["userCache"] = "none";
     if (!coldStart) {
       const { key, cached } = this.lookup(req.userId, known);
+      userKey = key;
       user = cached ?? (await this.encode(key, slots, deadline, cancel));
       userCache = cached ? "hit" : "miss";
     } else {
@@ -195,7 +197,7 @@ export class RankService {
 
     stop = this.metrics.stage("retrieval");
     let found = user
-      ? this.userHits(user, k, req, filter, knownAll.length === known.length, deadline)
+      ? this.userHits(user, userKey, k, req, filter, knownAll.length === known.length, deadline)
       : { hits: this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 })) };
     // A kept answer comes back at once: no turn of the event loop is spent waiting on it.
     if (found instanceof Promise) found = await found;
@@ -210,13 +212,14 @@ export class RankService {
    */
   private userHits(
     user: UserVector,
+    userKey: string,
     k: number,
     req: RankRequest,
     filter: SearchFilter,
     whole: boolean,
     deadline?: number,
   ): Pick<RankAnswer, "hits" | "kept"> | Promise<Pick<RankAnswer, "hits" | "kept">> {
-    const key = whole && this.answers.enabled ? answerKey(k, req) : null;
+    const key = whole && this.answers.enabled ? answerKey(userKey, k, req) : null;
     const kept = key ? this.answers.reuse(user, key, filter) : null;
     return kept ? { hits: kept.hits, kept } : this.search(user, k, filter, key, deadline);
   }

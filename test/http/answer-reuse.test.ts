@@ -12,7 +12,7 @@ let searching: Running;
 let graph: Running;
 before(async () => {
   keeping = await startServer({ demoNews: 2000 });
-  searching = await startServer({ demoNews: 2000, answersPerUser: 0 });
+  searching = await startServer({ demoNews: 2000, keptAnswersMaxBytes: 0 });
   // Every retrieve walks the graph in the index workers (no exact path).
   graph = await startServer({ demoNews: 2000, exactMaxItems: 0, workerExactMaxItems: 0 });
 });
@@ -60,7 +60,7 @@ test("a server keeping answers answers as one that searches every time, across w
   }
   const k = await kept(keeping.url);
   assert.ok(k.reused > 0 && k.stale > 0, `kept answers were reused and found stale: ${JSON.stringify(k)}`);
-  assert.deepEqual(await kept(searching.url), { reused: 0, stale: 0 }, "answersPerUser 0 keeps none");
+  assert.deepEqual(await kept(searching.url), { reused: 0, stale: 0 }, "keptAnswersMaxBytes 0 keeps none");
 });
 
 test("a graph answer is searched again when an item written since could rank in it", { timeout: 120_000 }, async () => {

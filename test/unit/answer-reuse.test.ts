@@ -32,18 +32,18 @@ const sumOfHistory = (input: UserInput) => {
   return { vector: v };
 };
 
-function services(items: [NewsMeta, number[]][], perUser = 4, textMaxBytes = 1 << 20) {
+function services(items: [NewsMeta, number[]][], maxBytes = 1 << 20) {
   const catalog = catalogOf(DIM, items);
-  const make = (answers: number) =>
+  const make = (keptBytes: number) =>
     new RankService(
       catalog,
       fakeEncoders({ user: sumOfHistory }).encoders,
       new UserCache("fp-test", { maxEntries: 100, ttlSeconds: 0 }),
       new Metrics({ defaultMetrics: false }),
       0,
-      { perUser: answers, textMaxBytes },
+      keptBytes,
     );
-  return { catalog, keeping: make(perUser), searching: make(0) };
+  return { catalog, keeping: make(maxBytes), searching: make(0) };
 }
 
 const ids = (r: { items: { newsId: string; score: number }[] }) => r.items.map((i) => `${i.newsId}:${i.score}`);
@@ -146,14 +146,11 @@ test("a retrieve asked again is answered from the kept answer while writes since
 
 test("a kept answer's response text is sent again while it holds, and made anew once an item's text changes", async () => {
   const now = Date.now();
-  const { catalog, keeping, searching } = services(
-    [
-      [item(1, "news", 1, now), [1, 0, 0]],
-      [item(2, "news", 1, now), [0.5, 0.5, 0]],
-      [item(3, "news", 1, now), [0, 0.2, 1]],
-    ],
-    4,
-  );
+  const { catalog, keeping, searching } = services([
+    [item(1, "news", 1, now), [1, 0, 0]],
+    [item(2, "news", 1, now), [0.5, 0.5, 0]],
+    [item(3, "news", 1, now), [0, 0.2, 1]],
+  ]);
   const req: RankRequest = { userId: "u", history: ["N1"], k: 2 };
   const text = async (s: typeof keeping, r: RankRequest = req) => s.json(await s.answer(r));
   await text(keeping);
@@ -174,14 +171,14 @@ test("a kept answer's response text is sent again while it holds, and made anew 
   const heldAgain = await text(keeping);
   assert.deepEqual(heldAgain, changed);
   assert.equal(await text(keeping), heldAgain, "held again");
-  // Held texts are bounded by bytes: with none held, each response is made anew, and the same.
+  // Texts count against the same memory as the answers: with room for an answer of two items
+  // (about 400 bytes) but not for it and its text (about 400 more), each response is made anew, and the same.
   const none = services(
     [
       [item(1, "news", 1, now), [1, 0, 0]],
       [item(2, "news", 1, now), [0.5, 0.5, 0]],
     ],
-    4,
-    0,
+    600,
   ).keeping;
   await text(none);
   const a = await text(none);
@@ -189,6 +186,34 @@ test("a kept answer's response text is sent again while it holds, and made anew 
   assert.notEqual(a, b);
   assert.deepEqual(a, b);
   assert.equal(none.answers.counts.reused, 2);
+});
+
+test("answers are kept within their memory, least recently used first out, and only for the vector they were computed from", async () => {
+  const now = Date.now();
+  const items: [NewsMeta, number[]][] = Array.from({ length: 20 }, (_, i) => [item(i, "news", 1, now), [Math.sin(i), Math.cos(i), 0.1 * i]]);
+  // Room for about three answers of k 5 (and no texts).
+  const { catalog, keeping } = services(items, 1800);
+  const ask = (u: number) => keeping.answer({ userId: `u${u}`, history: [`N${u}`], k: 5 });
+  for (let u = 0; u < 6; u++) await ask(u);
+  await ask(5);
+  assert.equal(keeping.answers.counts.reused, 1, "the most recent is kept");
+  await ask(0);
+  assert.equal(keeping.answers.counts.reused, 1, "the oldest was let go");
+  // The same history for another user-vector object (encoded again after leaving the user cache) is not answered from the old one.
+  const oneEntry = new RankService(
+    catalog,
+    fakeEncoders({ user: sumOfHistory }).encoders,
+    new UserCache("fp-test", { maxEntries: 1, ttlSeconds: 0 }),
+    new Metrics({ defaultMetrics: false }),
+    0,
+    1 << 20,
+  );
+  await oneEntry.answer({ userId: "a", history: ["N1"], k: 3 });
+  await oneEntry.answer({ userId: "b", history: ["N2"], k: 3 });
+  const again = await oneEntry.answer({ userId: "a", history: ["N1"], k: 3 });
+  assert.equal(again.head.userCache, "miss");
+  assert.equal(oneEntry.answers.counts.reused, 0);
+  assert.ok((await oneEntry.answer({ userId: "a", history: ["N1"], k: 3 })).kept, "kept for the new vector");
 });
 
 test("an answer older than the write log is searched again", async () => {
@@ -272,7 +297,8 @@ test("whatever is written between them, a service keeping answers answers as one
         item(i, CATEGORIES[i % 3]!, i * 3, now),
         [Math.sin(i), Math.cos(3 * i), Math.sin(7 * i + 1)],
       ]);
-      const { catalog, keeping, searching } = services(seed, 2);
+      // Little memory (a few answers): answers are also let go and searched again.
+      const { catalog, keeping, searching } = services(seed, 4000);
       // Each user's history is fixed (ids that may come and go), so its cached vector and kept answers are met again.
       const histories = [["N0", "N1"], ["N2"], ["N3", "N4", "N20"], ["N5"]];
       for (const o of ops) {
