@@ -62,7 +62,7 @@ export const ConfigSchema = Type.Object(
       0,
       2 ** 40,
       64 * 1024 * 1024,
-      "memory for retrieve answers kept and given again, with their response JSON, while the catalog's writes since could not have changed them (by user, history, k and filter; least recently used first out; 0: every retrieve searches)",
+      "memory for retrieve answers kept and given again, with their response JSON, while the catalog's writes since could not have changed them (up to four per cached user vector, one per k and filter; least recently used first out; 0: every retrieve searches)",
     ),
     // The cheapest grid point with recall@10 >= 0.95 at 100,000 news of the default bundle for both
     // user models newsrec tune samples (benchmarks/RESULTS.md, "Defaults chosen by measurement");

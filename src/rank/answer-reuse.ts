@@ -13,9 +13,10 @@
  * graph answer stays the graph's answer with no item since written better than its last. An
  * answer older than the write log (its last 256 writes) is searched again.
  *
- * Answers are kept by user-cache key, k and filter, for the very user-vector object they were
- * computed from (a vector encoded again, after its entry left the user cache, starts afresh), in
- * one cache bounded by bytes with their response texts: least recently used first out.
+ * Answers are kept for the very user-vector object they were computed from (a vector encoded
+ * again, after its entry left the user cache, starts afresh), up to PER_USER of them (one per k and
+ * filter), in one cache bounded by bytes with their response texts: least recently used first out.
+ * Keyed by the object, a lookup hashes no string.
  */
 import { LRUCache } from "lru-cache";
 import type { Catalog, SearchFilter } from "../catalog/store.ts";
@@ -28,7 +29,7 @@ export interface KeptAnswer {
 }
 
 interface Kept extends KeptAnswer {
-  /** Its key in the cache (answerKey). */
+  /** The request's k and filter (answerKey). */
   readonly key: string;
   readonly user: UserVector;
   /** The catalog's writePosition when the answer's search was asked, or last found unchanged. */
@@ -38,22 +39,23 @@ interface Kept extends KeptAnswer {
   readonly text?: Buffer;
 }
 
-/** About what a kept answer holds: the entry and its key, each hit an object in an array, and its text. */
-const sizeOf = (e: Kept): number => 256 + e.key.length * 2 + 48 * e.hits.length + (e.text?.length ?? 0);
+/** Answers kept for one user vector: its requests rarely vary more (k, a category or age filter). */
+const PER_USER = 4;
 
-/**
- * Two retrieves with the same key are the same search of the same user vector: the user-cache key
- * (user, history, model), then k, the filter and whether the history is excluded.
- */
-export function answerKey(userKey: string, k: number, req: Pick<RankRequest, "excludeHistory" | "filter">): string {
+/** About what a kept answer holds: the entry and its key, each hit an object in an array, and its text. */
+const sizeOf = (e: Kept): number => 200 + e.key.length * 2 + 48 * e.hits.length + (e.text?.length ?? 0);
+const sizeOfAll = (list: readonly Kept[]): number => list.reduce((n, e) => n + sizeOf(e), 64);
+
+/** What makes two retrieves of one user vector the same search: k, the filter and whether the history is excluded. */
+export function answerKey(k: number, req: Pick<RankRequest, "excludeHistory" | "filter">): string {
   const f = req.filter;
   const categories = f?.categories?.length ? f.categories.join("\u0000") : "";
-  // The user key's length first: no user key and request read as another's.
-  return `${userKey.length}:${userKey}${k}:${req.excludeHistory === false ? 0 : 1}:${f?.maxAgeHours ?? ""}:${categories}`;
+  return `${k}:${req.excludeHistory === false ? 0 : 1}:${f?.maxAgeHours ?? ""}:${categories}`;
 }
 
 export class AnswerReuse {
-  private readonly kept: LRUCache<string, Kept> | null;
+  /** Each user vector's kept answers, most recent first; a list is replaced, never changed, so the cache sizes it anew. */
+  private readonly kept: LRUCache<UserVector, readonly Kept[]> | null;
   /** Retrieves answered from a kept answer, and kept answers found changed (newsrec_kept_answers_total). */
   readonly counts = { reused: 0, stale: 0 };
 
@@ -62,7 +64,7 @@ export class AnswerReuse {
     /** Memory for kept answers and their response texts, about (0: none kept). */
     maxBytes: number,
   ) {
-    this.kept = maxBytes > 0 ? new LRUCache<string, Kept>({ maxSize: maxBytes, sizeCalculation: sizeOf }) : null;
+    this.kept = maxBytes > 0 ? new LRUCache<UserVector, readonly Kept[]>({ maxSize: maxBytes, sizeCalculation: sizeOfAll }) : null;
   }
 
   get enabled(): boolean {
@@ -71,13 +73,18 @@ export class AnswerReuse {
 
   /** Keeps an answer; `position`: the catalog's writePosition taken before its search was asked. */
   keep(user: UserVector, key: string, position: number, k: number, hits: readonly Scored[]): void {
-    this.kept?.set(key, { key, user, position, k, hits });
+    if (!this.kept) return;
+    const others = (this.kept.peek(user) ?? []).filter((e) => e.key !== key);
+    this.kept.set(user, [{ key, user, position, k, hits }, ...others].slice(0, PER_USER));
   }
 
-  /** The answer kept under this key for this user vector when the catalog, as it is now, still gives it; else null. */
+  /** The answer kept for this user vector and key when the catalog, as it is now, still gives it; else null. */
   reuse(user: UserVector, key: string, filter: SearchFilter, now = Date.now()): KeptAnswer | null {
-    const e = this.kept?.get(key);
-    if (!e || e.user !== user) return null;
+    const list = this.kept?.get(user);
+    if (!list) return null;
+    let e: Kept | undefined;
+    for (let i = 0; i < list.length && !e; i++) if (list[i]!.key === key) e = list[i];
+    if (!e) return null;
     const c = this.catalog;
     const hits = e.hits;
     // A kept item deleted or rewritten is in the log; the one change the log does not list is an item aging out.
@@ -111,17 +118,20 @@ export class AnswerReuse {
    */
   keepText(answer: KeptAnswer, text: Uint8Array): Buffer | undefined {
     const e = answer as Kept;
-    if (!this.kept || this.kept.peek(e.key) !== e) return undefined;
+    const list = this.kept?.peek(e.user);
+    if (!list?.includes(e)) return undefined;
     const own = Buffer.allocUnsafeSlow(text.length);
     own.set(text);
-    const withText: Kept = { ...e, text: own };
-    if (sizeOf(withText) > this.kept.maxSize) return undefined;
-    this.kept.set(e.key, withText);
+    const next = list.map((x) => (x === e ? { ...e, text: own } : x));
+    if (sizeOfAll(next) > this.kept!.maxSize) return undefined;
+    this.kept!.set(e.user, next);
     return own;
   }
 
   private stale(e: Kept): null {
-    this.kept?.delete(e.key);
+    const rest = (this.kept?.peek(e.user) ?? []).filter((x) => x !== e);
+    if (rest.length) this.kept!.set(e.user, rest);
+    else this.kept?.delete(e.user);
     this.counts.stale++;
     return null;
   }

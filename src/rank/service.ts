@@ -149,11 +149,9 @@ export class RankService {
 
     const coldStart = known.length === 0;
     let user: UserVector | null = null;
-    let userKey = "";
     let userCache: RankResponse["userCache"] = "none";
     if (!coldStart) {
       const { key, cached } = this.lookup(req.userId, known);
-      userKey = key;
       user = cached ?? (await this.encode(key, slots, deadline, cancel));
       userCache = cached ? "hit" : "miss";
     } else {
@@ -197,7 +195,7 @@ export class RankService {
 
     stop = this.metrics.stage("retrieval");
     let found = user
-      ? this.userHits(user, userKey, k, req, filter, knownAll.length === known.length, deadline)
+      ? this.userHits(user, k, req, filter, knownAll.length === known.length, deadline)
       : { hits: this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 })) };
     // A kept answer comes back at once: no turn of the event loop is spent waiting on it.
     if (found instanceof Promise) found = await found;
@@ -212,14 +210,13 @@ export class RankService {
    */
   private userHits(
     user: UserVector,
-    userKey: string,
     k: number,
     req: RankRequest,
     filter: SearchFilter,
     whole: boolean,
     deadline?: number,
   ): Pick<RankAnswer, "hits" | "kept"> | Promise<Pick<RankAnswer, "hits" | "kept">> {
-    const key = whole && this.answers.enabled ? answerKey(userKey, k, req) : null;
+    const key = whole && this.answers.enabled ? answerKey(k, req) : null;
     const kept = key ? this.answers.reuse(user, key, filter) : null;
     return kept ? { hits: kept.hits, kept } : this.search(user, k, filter, key, deadline);
   }

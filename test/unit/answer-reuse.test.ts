@@ -199,6 +199,14 @@ test("answers are kept within their memory, least recently used first out, and o
   assert.equal(keeping.answers.counts.reused, 1, "the most recent is kept");
   await ask(0);
   assert.equal(keeping.answers.counts.reused, 1, "the oldest was let go");
+  // At most four answers (k and filter) for one user vector, the most recent.
+  const variants = services(items).keeping;
+  for (let k = 1; k <= 5; k++) await variants.answer({ userId: "v", history: ["N1"], k });
+  await variants.answer({ userId: "v", history: ["N1"], k: 5 });
+  await variants.answer({ userId: "v", history: ["N1"], k: 2 });
+  assert.equal(variants.answers.counts.reused, 2);
+  await variants.answer({ userId: "v", history: ["N1"], k: 1 });
+  assert.equal(variants.answers.counts.reused, 2, "the first of five was let go");
   // The same history for another user-vector object (encoded again after leaving the user cache) is not answered from the old one.
   const oneEntry = new RankService(
     catalog,
