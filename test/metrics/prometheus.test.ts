@@ -81,6 +81,9 @@ describe("Prometheus scrapes the server", { skip: SKIP }, () => {
     const stages = await query(promUrl, "sum by (stage) (newsrec_rank_stage_duration_seconds_count)");
     const names = new Set(stages.map((r: any) => r.metric.stage));
     for (const st of ["history_lookup", "cache_lookup", "user_encoding", "retrieval", "serialization"]) assert.ok(names.has(st), st);
+    // The same users asked again with the same histories: answered from kept answers, and scraped as such.
+    const reused = await query(promUrl, 'sum(newsrec_kept_answers_total{result="reused"})');
+    assert.ok(Number(reused[0]?.value[1]) > 0, JSON.stringify(reused));
     const up = await query(promUrl, 'up{job="newsrec"}');
     assert.equal(up[0].value[1], "1");
   });
