@@ -145,12 +145,11 @@ export class CatalogSearch {
     if (this.c.index instanceof HnswIndex) return this.search(query, k, f, now);
     const seen = writesOf(this.c.columns.stamps);
     const after = this.after(f, now);
-    const filtered = f.categories !== undefined || after > -Infinity;
-    const m = filtered ? this.c.filters.count(f.categories, after) : this.c.size;
-    if (m === 0) return [];
-    if (m <= this.c.exactMaxItems)
+    const { m, mode: planned } = this.plan(f, after);
+    if (planned === "none") return [];
+    if (planned === "exact")
       return this.scoreMatching(query, k, m === this.c.size ? { exclude: f.exclude } : f, m === this.c.size ? -Infinity : after, m);
-    const mode = m === this.c.size ? "graph" : m <= this.scanBudget ? "scan" : "walk";
+    const mode = planned;
     const categories = mode !== "graph" && f.categories ? Int32Array.from([...f.categories].flatMap((c) => this.c.categoryCodes.get(c) ?? [])) : null;
     const hits = await this.c.index
       .search({
@@ -179,6 +178,24 @@ export class CatalogSearch {
     const found = top.result();
     // Short where more matched, with writes made meanwhile (which the workers and this check leave out): once more.
     return again && found.length < Math.min(k, m) && writesOf(this.c.columns.stamps) !== seen ? this.searchAsync(query, k, f, now, false) : found;
+  }
+
+  /**
+   * How a search of this filter goes now, from its matching count m: none (m is 0), an exact score
+   * of the matching items on this thread (m at most exactMaxItems), and past that a graph walk
+   * (every item matches), an exact scan of the matching items (m at most scanBudget) or a walk
+   * with the filter. search() decides alike: scanBudget is at least exactMaxItems.
+   */
+  private plan(f: SearchFilter, after: number): { m: number; mode: "none" | "exact" | "graph" | "scan" | "walk" } {
+    const m = f.categories !== undefined || after > -Infinity ? this.c.filters.count(f.categories, after) : this.c.size;
+    const mode = m === 0 ? "none" : m <= this.c.exactMaxItems ? "exact" : m === this.c.size ? "graph" : m <= this.scanBudget ? "scan" : "walk";
+    return { m, mode };
+  }
+
+  /** Whether a search of this filter now would score every matching item (an exact answer) rather than walk the graph. */
+  scoresExactly(f: SearchFilter, now = Date.now()): boolean {
+    const { mode } = this.plan(f, this.after(f, now));
+    return mode !== "graph" && mode !== "walk";
   }
 
   /** Scores exactly the matching items, enumerated from the category and time orders. */

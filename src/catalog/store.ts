@@ -341,6 +341,11 @@ export class Catalog {
     return this.searcher.matching(f, now);
   }
 
+  /** Whether search() or searchAsync() of this filter now would score every matching item rather than walk the graph (catalog-search.ts). */
+  scoresExactly(f: SearchFilter, now = Date.now()): boolean {
+    return this.searcher.scoresExactly(f, now);
+  }
+
   /** Matching sets up to this size are scored exactly rather than walked to (catalog-search.ts). */
   get scanBudget(): number {
     return this.searcher.scanBudget;

@@ -10,7 +10,8 @@
  * request's filter, and no item written since (an upsert or a delete) is one of them or, passing
  * the filter, could now rank among them: scoring at least as well as the last, or filling a
  * short answer. An exact answer given again is then the exact answer as the catalog is now; a
- * graph answer stays the graph's answer with no item since written better than its last. An
+ * graph answer stays the graph's answer with no item since written better than its last, until
+ * a search would be exact (the catalog or the filter's matching items fewer than a threshold). An
  * answer older than the write log (its last 256 writes) is searched again.
  *
  * Answers are kept for the very user-vector object they were computed from (a vector encoded
@@ -35,6 +36,8 @@ interface Kept extends KeptAnswer {
   /** The catalog's writePosition when the answer's search was asked, or last found unchanged. */
   position: number;
   readonly k: number;
+  /** Whether its search scored every matching item (else it walked the graph). */
+  readonly exact: boolean;
   /** The response JSON last sent for it, once made (a copy of its own). */
   readonly text?: Buffer;
 }
@@ -44,12 +47,18 @@ const PER_USER = 4;
 
 /** About what a kept answer holds: the entry and its key, each hit an object in an array, and its text. */
 const sizeOf = (e: Kept): number => 200 + e.key.length * 2 + 48 * e.hits.length + (e.text?.length ?? 0);
-const sizeOfAll = (list: readonly Kept[]): number => list.reduce((n, e) => n + sizeOf(e), 64);
+/** A user vector's answers, and the vector itself, which the cache keeps alive (after the user cache let it go, too). */
+const sizeOfAll = (list: readonly Kept[]): number => {
+  const user = list[0]?.user;
+  const vector = user ? 64 + user.vector.byteLength + 8 * (user.attention?.length ?? 0) : 0;
+  return list.reduce((n, e) => n + sizeOf(e), 64 + vector);
+};
 
 /** What makes two retrieves of one user vector the same search: k, the filter and whether the history is excluded. */
 export function answerKey(k: number, req: Pick<RankRequest, "excludeHistory" | "filter">): string {
   const f = req.filter;
-  const categories = f?.categories?.length ? f.categories.join("\u0000") : "";
+  // JSON: no two lists of categories read alike, whatever characters they hold.
+  const categories = f?.categories?.length ? JSON.stringify(f.categories) : "";
   return `${k}:${req.excludeHistory === false ? 0 : 1}:${f?.maxAgeHours ?? ""}:${categories}`;
 }
 
@@ -72,19 +81,25 @@ export class AnswerReuse {
   }
 
   /** Keeps an answer; `position`: the catalog's writePosition taken before its search was asked. */
-  keep(user: UserVector, key: string, position: number, k: number, hits: readonly Scored[]): void {
+  keep(user: UserVector, key: string, position: number, k: number, hits: readonly Scored[], exact: boolean): void {
     if (!this.kept) return;
     const others = (this.kept.peek(user) ?? []).filter((e) => e.key !== key);
-    this.kept.set(user, [{ key, user, position, k, hits }, ...others].slice(0, PER_USER));
+    this.kept.set(user, [{ key, user, position, k, hits, exact }, ...others].slice(0, PER_USER));
   }
 
-  /** The answer kept for this user vector and key when the catalog, as it is now, still gives it; else null. */
-  reuse(user: UserVector, key: string, filter: SearchFilter, now = Date.now()): KeptAnswer | null {
+  /**
+   * The answer kept for this user vector and key when the catalog, as it is now, still gives it;
+   * else null. `exactNow`: whether a search now would be exact (a catalog grown or shrunk across
+   * a threshold, a filter matching fewer items): a graph answer is then searched again, while an
+   * exact one holds whatever a search would do.
+   */
+  reuse(user: UserVector, key: string, filter: SearchFilter, exactNow: () => boolean, now = Date.now()): KeptAnswer | null {
     const list = this.kept?.get(user);
     if (!list) return null;
     let e: Kept | undefined;
     for (let i = 0; i < list.length && !e; i++) if (list[i]!.key === key) e = list[i];
     if (!e) return null;
+    if (!e.exact && exactNow()) return this.stale(e);
     const c = this.catalog;
     const hits = e.hits;
     // A kept item deleted or rewritten is in the log; the one change the log does not list is an item aging out.

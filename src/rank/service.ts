@@ -217,7 +217,7 @@ export class RankService {
     deadline?: number,
   ): Pick<RankAnswer, "hits" | "kept"> | Promise<Pick<RankAnswer, "hits" | "kept">> {
     const key = whole && this.answers.enabled ? answerKey(k, req) : null;
-    const kept = key ? this.answers.reuse(user, key, filter) : null;
+    const kept = key ? this.answers.reuse(user, key, filter, () => this.wouldBeExact(filter)) : null;
     return kept ? { hits: kept.hits, kept } : this.search(user, k, filter, key, deadline);
   }
 
@@ -226,7 +226,7 @@ export class RankService {
     // Before the search is asked: writes from here on are what a kept answer is checked against.
     const position = this.catalog.writePosition;
     const found = await beforeDeadline(this.retrieve(user.vector, k, filter), deadline, "the search");
-    if (key) this.answers.keep(user, key, position, k, found.hits);
+    if (key) this.answers.keep(user, key, position, k, found.hits, found.exact);
     if (found.by === "graph") this.onRetrieved?.(user.vector, k, filter, found.hits);
     return { hits: found.hits };
   }
@@ -238,19 +238,36 @@ export class RankService {
    * and ties: ExactBatcher). Other filters, larger catalogs, and any failure of the worker go to
    * the catalog's own search (exact below exactMaxItems, else the graph).
    */
-  private async retrieve(query: Float32Array, k: number, filter: SearchFilter): Promise<{ hits: { slot: number; score: number }[]; by: "worker" | "graph" }> {
+  private async retrieve(
+    query: Float32Array,
+    k: number,
+    filter: SearchFilter,
+  ): Promise<{ hits: { slot: number; score: number }[]; by: "worker" | "graph"; exact: boolean }> {
     const c = this.catalog;
-    if (c.size <= this.workerExactMaxItems && this.encoders.canScoreExactly && c.matching(filter) === c.size) {
+    if (this.inWorker(filter)) {
       try {
         // Every item passed the filter (the request's and the catalog's age limit) when asked; one written out of
         // it meanwhile is dropped, and should that leave fewer than k where more match, the catalog's search answers.
         const hits = await this.exact.topK(query, k, filter.exclude, c.passes(filter));
-        if (hits.length === k || hits.length >= c.matching(filter)) return { hits, by: "worker" };
+        if (hits.length === k || hits.length >= c.matching(filter)) return { hits, by: "worker", exact: true };
       } catch {
         // A worker dying or being replaced: the main thread still answers.
       }
     }
-    return { hits: await c.searchAsync(query, k, filter), by: "graph" };
+    // Whether the catalog scores every matching item or walks the graph, as planned when asked.
+    const exact = c.scoresExactly(filter);
+    return { hits: await c.searchAsync(query, k, filter), by: "graph", exact };
+  }
+
+  /** Whether a retrieve with this filter goes to the exact graph in an encoder worker. */
+  private inWorker(filter: SearchFilter): boolean {
+    const c = this.catalog;
+    return c.size <= this.workerExactMaxItems && this.encoders.canScoreExactly && c.matching(filter) === c.size;
+  }
+
+  /** Whether a retrieve with this filter now would be answered exactly (a kept graph answer is not given where one would). */
+  private wouldBeExact(filter: SearchFilter): boolean {
+    return this.inWorker(filter) || this.catalog.scoresExactly(filter);
   }
 
   /**

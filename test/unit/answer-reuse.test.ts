@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { NewsMeta } from "../../src/catalog/store.ts";
+import { Catalog, type NewsMeta } from "../../src/catalog/store.ts";
 import { WriteLog } from "../../src/catalog/write-log.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { UserCache } from "../../src/rank/cache.ts";
@@ -222,6 +222,63 @@ test("answers are kept within their memory, least recently used first out, and o
   assert.equal(again.head.userCache, "miss");
   assert.equal(oneEntry.answers.counts.reused, 0);
   assert.ok((await oneEntry.answer({ userId: "a", history: ["N1"], k: 3 })).kept, "kept for the new vector");
+});
+
+test("a graph answer is searched again once a search would be exact; an exact one holds", async () => {
+  const now = Date.now();
+  // Catalogs of up to 25 items are scored exactly; this one has 30, so a retrieve walks the graph.
+  const catalog = new Catalog(DIM, "fp-test", { m: 8, efConstruction: 32, efSearch: 16, exactMaxItems: 25, maxAgeHours: 0, phi: 10 }, 64);
+  for (let i = 0; i < 30; i++) catalog.upsert(item(i, CATEGORIES[i % 3]!, 1, now), Float32Array.from([Math.sin(i), Math.cos(2 * i), 0.1 * (i % 5)]));
+  const rank = new RankService(
+    catalog,
+    fakeEncoders({ user: sumOfHistory }).encoders,
+    new UserCache("fp-test", { maxEntries: 10, ttlSeconds: 0 }),
+    new Metrics({ defaultMetrics: false }),
+    0,
+    1 << 20,
+  );
+  const req: RankRequest = { userId: "u", history: ["N0"], k: 3 };
+  const walked = await rank.answer(req);
+  assert.ok(catalog.scoresExactly({}) === false, "30 items: the graph");
+  await rank.answer(req);
+  assert.deepEqual(rank.answers.counts, { reused: 1, stale: 0 });
+  // Five items outside the answer deleted: 25 items, scored exactly now. Their deletes alone would not change the answer.
+  const inAnswer = new Set(walked.hits.map((h) => h.slot));
+  const gone = [...catalog.entries()].filter((e) => !inAnswer.has(e.slot) && e.meta.id !== "N0").slice(0, 5);
+  for (const e of gone) catalog.delete(e.meta.id);
+  assert.ok(catalog.scoresExactly({}));
+  const exact = await rank.answer(req);
+  assert.deepEqual(rank.answers.counts, { reused: 1, stale: 1 }, "the graph answer is not given again");
+  assert.deepEqual(
+    exact.hits,
+    catalog.exactSearch(sumOfHistory({ kind: "vectors", vectors: [catalog.vectorAt(catalog.slotOf("N0")!)] } as UserInput).vector, 3, {
+      exclude: new Set([catalog.slotOf("N0")!]),
+    }),
+  );
+  // Back above 25 items: the exact answer is still the exact answer, and is given again.
+  for (const e of gone) catalog.upsert(e.meta, Float32Array.from([-5, -5, -5]));
+  assert.equal(catalog.scoresExactly({}), false);
+  await rank.answer(req);
+  assert.deepEqual(rank.answers.counts, { reused: 2, stale: 1 });
+});
+
+test("two filters never share a kept answer, whatever their categories hold", async () => {
+  const now = Date.now();
+  const { catalog, keeping } = services([
+    [item(1, "a", 1, now), [1, 0, 0]],
+    [item(2, "b", 1, now), [0.9, 0, 0]],
+    [item(3, "a\u0000b", 1, now), [0, 0, 1]],
+    [item(4, "a", 1, now), [0.5, 0.5, 0]],
+  ]);
+  const two = await keeping.answer({ userId: "u", history: ["N4"], k: 2, filter: { categories: ["a", "b"] } });
+  assert.equal(two.hits.length, 2);
+  const one = await keeping.answer({ userId: "u", history: ["N4"], k: 2, filter: { categories: ["a\u0000b"] } });
+  assert.equal(keeping.answers.counts.reused, 0);
+  assert.deepEqual(
+    one.hits.map((h) => h.slot),
+    [catalog.slotOf("N3")],
+    "only the item of the category named a\\u0000b",
+  );
 });
 
 test("an answer older than the write log is searched again", async () => {
