@@ -147,8 +147,7 @@ export class CatalogSearch {
     const after = this.after(f, now);
     const { m, mode: planned } = this.plan(f, after);
     if (planned === "none") return [];
-    if (planned === "exact")
-      return this.scoreMatching(query, k, m === this.c.size ? { exclude: f.exclude } : f, m === this.c.size ? -Infinity : after, m);
+    if (planned === "exact") return this.scoreMatching(query, k, m === this.c.size ? { exclude: f.exclude } : f, m === this.c.size ? -Infinity : after, m);
     const mode = planned;
     const categories = mode !== "graph" && f.categories ? Int32Array.from([...f.categories].flatMap((c) => this.c.categoryCodes.get(c) ?? [])) : null;
     const hits = await this.c.index
