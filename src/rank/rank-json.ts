@@ -77,8 +77,13 @@ function measureHead(head: RankAnswer["head"]): Head {
 const plainHeads = new WeakMap<object, (Head | undefined)[]>();
 const CACHE_RESULTS = { hit: 0, miss: 1, none: 2 } as const;
 
+/** Whether a head holds nothing of its request's own: the same text for every response of its mode, cache result and model. */
+export function isPlainHead(head: RankAnswer["head"]): boolean {
+  return !head.unknownHistory.length && !head.unknownCandidates.length && !head.explanation && !head.items.length;
+}
+
 function headOf(head: RankAnswer["head"]): Head {
-  if (head.unknownHistory.length || head.unknownCandidates.length || head.explanation || head.items.length) return measureHead(head);
+  if (!isPlainHead(head)) return measureHead(head);
   let heads = plainHeads.get(head.model);
   if (!heads) plainHeads.set(head.model, (heads = []));
   const i = (head.mode === "rerank" ? 6 : 0) + CACHE_RESULTS[head.userCache] * 2 + (head.coldStart ? 1 : 0);

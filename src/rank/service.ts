@@ -14,7 +14,7 @@ import type { Metrics } from "../metrics.ts";
 import { AnswerReuse, answerKey } from "./answer-reuse.ts";
 import type { UserCache } from "./cache.ts";
 import { beforeDeadline } from "./deadline.ts";
-import { rankJson } from "./rank-json.ts";
+import { isPlainHead, rankJson } from "./rank-json.ts";
 import type { RankAnswer, RankedItem, RankRequest, RankResponse, Scored } from "./types.ts";
 
 /** Items a retrieve answers when no k is given (a rerank answers every known candidate). */
@@ -50,9 +50,7 @@ export class RankService {
   /** The served model, one object for every response (rank-json.ts keys the texts of response heads by it). */
   get model(): RankResponse["model"] {
     const m = this.encoders.bundle.manifest;
-    if (this.modelRef?.fingerprint !== m.fingerprint || this.modelRef.name !== m.name || this.modelRef.version !== m.version)
-      this.modelRef = Object.freeze({ name: m.name, version: m.version, fingerprint: m.fingerprint });
-    return this.modelRef;
+    return (this.modelRef ??= Object.freeze({ name: m.name, version: m.version, fingerprint: m.fingerprint }));
   }
   private modelRef?: RankResponse["model"];
 
@@ -113,7 +111,7 @@ export class RankService {
   /** The response of an answer as JSON bytes, its items' metadata spliced from the catalog's stored bytes (rank-json.ts). */
   json(a: RankAnswer): Buffer {
     // A kept answer given again with a head of nothing but its mode, cache result and model has one text.
-    const plain = a.kept && !a.head.unknownHistory.length && !a.head.explanation;
+    const plain = a.kept && isPlainHead(a.head);
     const kept = plain ? this.answers.textOf(a.kept!) : undefined;
     if (kept) return kept;
     const out = rankJson(a, this.catalog, (h) => this.item(h.slot, h.score));
@@ -194,13 +192,13 @@ export class RankService {
     }
 
     stop = this.metrics.stage("retrieval");
-    let found = user
+    let found: Pick<RankAnswer, "hits" | "kept"> | Promise<Pick<RankAnswer, "hits" | "kept">> = user
       ? this.userHits(user, k, req, filter, knownAll.length === known.length, deadline)
       : { hits: this.catalog.freshestSlots(filter, k).map((slot) => ({ slot, score: 0 })) };
     // A kept answer comes back at once: no turn of the event loop is spent waiting on it.
     if (found instanceof Promise) found = await found;
     stop();
-    return { head: head("retrieve", []), hits: found.hits, kept: "kept" in found ? found.kept : undefined };
+    return { head: head("retrieve", []), hits: found.hits, kept: found.kept };
   }
 
   /**

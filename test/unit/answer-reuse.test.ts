@@ -32,18 +32,20 @@ const sumOfHistory = (input: UserInput) => {
   return { vector: v };
 };
 
+/** A rank service over a catalog, keeping answers in `keptBytes` (0: none), with a user cache of `users` entries. */
+const serviceOn = (catalog: Catalog, keptBytes: number, users = 100) =>
+  new RankService(
+    catalog,
+    fakeEncoders({ user: sumOfHistory }).encoders,
+    new UserCache("fp-test", { maxEntries: users, ttlSeconds: 0 }),
+    new Metrics({ defaultMetrics: false }),
+    0,
+    keptBytes,
+  );
+
 function services(items: [NewsMeta, number[]][], maxBytes = 1 << 20) {
   const catalog = catalogOf(DIM, items);
-  const make = (keptBytes: number) =>
-    new RankService(
-      catalog,
-      fakeEncoders({ user: sumOfHistory }).encoders,
-      new UserCache("fp-test", { maxEntries: 100, ttlSeconds: 0 }),
-      new Metrics({ defaultMetrics: false }),
-      0,
-      keptBytes,
-    );
-  return { catalog, keeping: make(maxBytes), searching: make(0) };
+  return { catalog, keeping: serviceOn(catalog, maxBytes), searching: serviceOn(catalog, 0) };
 }
 
 const ids = (r: { items: { newsId: string; score: number }[] }) => r.items.map((i) => `${i.newsId}:${i.score}`);
@@ -208,14 +210,7 @@ test("answers are kept within their memory, least recently used first out, and o
   await variants.answer({ userId: "v", history: ["N1"], k: 1 });
   assert.equal(variants.answers.counts.reused, 2, "the first of five was let go");
   // The same history for another user-vector object (encoded again after leaving the user cache) is not answered from the old one.
-  const oneEntry = new RankService(
-    catalog,
-    fakeEncoders({ user: sumOfHistory }).encoders,
-    new UserCache("fp-test", { maxEntries: 1, ttlSeconds: 0 }),
-    new Metrics({ defaultMetrics: false }),
-    0,
-    1 << 20,
-  );
+  const oneEntry = serviceOn(catalog, 1 << 20, 1);
   await oneEntry.answer({ userId: "a", history: ["N1"], k: 3 });
   await oneEntry.answer({ userId: "b", history: ["N2"], k: 3 });
   const again = await oneEntry.answer({ userId: "a", history: ["N1"], k: 3 });
@@ -229,14 +224,7 @@ test("a graph answer is searched again once a search would be exact; an exact on
   // Catalogs of up to 25 items are scored exactly; this one has 30, so a retrieve walks the graph.
   const catalog = new Catalog(DIM, "fp-test", { m: 8, efConstruction: 32, efSearch: 16, exactMaxItems: 25, maxAgeHours: 0, phi: 10 }, 64);
   for (let i = 0; i < 30; i++) catalog.upsert(item(i, CATEGORIES[i % 3]!, 1, now), Float32Array.from([Math.sin(i), Math.cos(2 * i), 0.1 * (i % 5)]));
-  const rank = new RankService(
-    catalog,
-    fakeEncoders({ user: sumOfHistory }).encoders,
-    new UserCache("fp-test", { maxEntries: 10, ttlSeconds: 0 }),
-    new Metrics({ defaultMetrics: false }),
-    0,
-    1 << 20,
-  );
+  const rank = serviceOn(catalog, 1 << 20, 10);
   const req: RankRequest = { userId: "u", history: ["N0"], k: 3 };
   const walked = await rank.answer(req);
   assert.ok(catalog.scoresExactly({}) === false, "30 items: the graph");
